@@ -1,0 +1,1 @@
+"""Backends read only ``codecgen.ir`` and keep their templates beside them."""

@@ -1,0 +1,95 @@
+"""C++ backend: the six files of ``src/application_protocols/<name>/``.
+
+``render(proto, target)`` returns ``{file name: text}``.  Target-dependent
+Bazel labels come from ``codecgen.pins`` (envoy_build/targets.yaml); the
+generated C++ uses only the Metadata/Buffer subset stable across targets.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from codecgen import ir, naming
+from codecgen.backends.cpp.emit import FrameModel, ParseEmitter, WriteEmitter
+from codecgen.backends.cpp.format import clang_format
+from codecgen.backends.cpp.roles import RoleEmitter
+from codecgen.backends.templating import environment
+from codecgen.pins import get_target
+from codecgen.version import __version__
+
+
+def file_names(name: str) -> list[str]:
+    return ["BUILD", f"{name}_codec.proto", "config.h", "config.cc", f"{name}_codec.h", f"{name}_codec.cc"]
+
+
+def render(proto: ir.ProtocolIR, target: Optional[str] = None) -> dict[str, str]:
+    pins = get_target(target)
+    model = FrameModel(proto)
+    roles = RoleEmitter(proto, model)
+    r = proto.roles
+    to_metadata = roles.to_metadata()
+    context = {
+        "p": proto,
+        "version": __version__,
+        "spec_file": proto.spec_file or f"{proto.name}.py",
+        "message": naming.proto_message(proto.name),
+        "target": pins,
+        "members": model.members,
+        "entries": model.entries,
+        "has_body": r.body is not None,
+        "parse": ParseEmitter(proto, model).emit(),
+        "write": WriteEmitter(proto, model).emit(),
+        "to_metadata": to_metadata,
+        "mutable": roles.mutable,
+        "apply_mutation": roles.apply_mutation() if roles.mutable else "",
+        "drop_keys": list(r.drop_keys),
+        "drop_prefixes": list(r.drop_prefixes),
+        "heartbeat": roles.reply(r.heartbeat_reply, depth=2) if r.heartbeat_reply is not None else "",
+        "error_reply": roles.reply(r.error_reply),
+        "error_uses_error": roles.uses_error(r.error_reply),
+        "error_uses_metadata": roles.uses_metadata(r.error_reply),
+        "encode_uses_buffer": roles.mutable or r.heartbeat_reply is not None,
+        "enum_renderers": roles.enum_renderers,
+    }
+    pieces = " ".join(str(context[k]) for k in ("parse", "write", "to_metadata", "apply_mutation",
+                                                 "heartbeat", "error_reply"))
+    context["helpers"] = used_helpers(pieces + (" asciiLower(" if roles.mutable else ""))
+    env = environment(__name__)
+    out = {
+        "BUILD": env.get_template("BUILD.j2").render(**context),
+        f"{proto.name}_codec.proto": env.get_template("codec.proto.j2").render(**context),
+        "config.h": env.get_template("config.h.j2").render(**context),
+        "config.cc": env.get_template("config.cc.j2").render(**context),
+        f"{proto.name}_codec.h": env.get_template("codec.h.j2").render(**context),
+        f"{proto.name}_codec.cc": env.get_template("codec.cc.j2").render(**context),
+    }
+    return {name: _finish(name, text) for name, text in out.items()}
+
+
+def _finish(name: str, text: str) -> str:
+    text = text.rstrip("\n") + "\n"
+    if name.endswith((".h", ".cc")):
+        text = clang_format(text, name)
+    return text
+
+
+# Helper functions of codec.cc.j2 and the helpers each one calls: only those the generated
+# statements reach are emitted (unused static functions fail -Werror).
+HELPER_DEPS = {
+    "need": (), "matchConstant": (), "readVarInt": ("need",), "writeVarInt": (), "writeZeros": (),
+    "checkSigned64": (), "checkCount": (), "checkedAdd": (), "checkedSub": (), "checkedMul": (),
+    "floorDiv": (), "floorMod": ("checkedSub", "checkedMul", "floorDiv"), "checkedShl": (),
+    "checkedShr": (), "checkSize": (), "copyString": (), "asciiLower": (), "hexString": (),
+    "parseDecimal": (),
+}
+
+
+def used_helpers(code: str) -> set[str]:
+    used = {name for name in HELPER_DEPS if f"{name}(" in code}
+    pending = list(used)
+    while pending:
+        for dep in HELPER_DEPS[pending.pop()]:
+            if dep not in used:
+                used.add(dep)
+                pending.append(dep)
+    return used

@@ -1,0 +1,622 @@
+"""C++ backend: IR -> the statements of the generated MetaProtocol codec.
+
+The templates (``*.j2`` beside this file) hold the shape of every file; this
+module produces the pieces that depend on the wire tree: the ``Frame`` struct
+members, ``parseFrame`` (framing with early refusal, the twin of the Python
+walker), ``writeFrame`` (canonical re-serialization, the twin of construct's
+build), and the role, mutation and reply statements.
+
+Naming: a field at path ``("header", "service")`` is the member
+``header_service``; an array element's fields are members of
+``<Array>Entry``; each If/Switch records the branch it took in ``<path>_branch``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+from codecgen import ir
+from codecgen.analysis import decode_refs
+from codecgen.frontend.layout import min_size
+
+Accessor = Callable[[ir.Path], str]
+
+
+def member(path: ir.Path) -> str:
+    return "_".join(p.lstrip("_") or "x" for p in path)
+
+
+def camel(text: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in text.replace("-", "_").split("_") if p)
+
+
+def const_name(path: ir.Path) -> str:
+    """``("magic",)`` -> ``kMagic``: the name of a field's constant bytes."""
+    return "k" + camel(member(path))
+
+
+def int_ctype(width: int, signed: bool) -> str:
+    bits = 8 if width == 1 else 16 if width == 2 else 32 if width <= 4 else 64
+    return f"{'int' if signed else 'uint'}{bits}_t"
+
+
+def int_template(t: ir.IntType) -> str:
+    """Template arguments for peek/write: ``uint32_t`` or ``uint32_t, 3``."""
+    ctype = int_ctype(t.width, t.signed)
+    natural = 1 if t.width == 1 else 2 if t.width == 2 else 4 if t.width <= 4 else 8
+    return ctype if natural == t.width else f"{ctype}, {t.width}"
+
+
+def endian_word(t: ir.IntType) -> str:
+    return "LE" if t.endian is ir.Endian.LITTLE and t.width > 1 else "BE"
+
+
+def cpp_string(data: bytes) -> str:
+    out = []
+    for byte in data:
+        ch = chr(byte)
+        if ch in "\\\"":
+            out.append("\\" + ch)
+        elif 32 <= byte < 127 and ch != "?":
+            out.append(ch)
+        else:
+            out.append(f"\\x{byte:02x}\"\"")
+    text = "".join(out)
+    return f'std::string("{text}", {len(data)})'
+
+
+def type_text(node: ir.Node) -> str:
+    """A short description for comments."""
+    if isinstance(node, ir.Int):
+        t = node.type
+        text = f"{'i' if t.signed else 'u'}{t.bits}{'' if t.width == 1 else endian_word(t).lower()}"
+        return text + (", derived" if node.derived is not None else "")
+    if isinstance(node, ir.Bits):
+        return f"{node.width * 8} bits: " + ", ".join(b.name for b in node.fields)
+    if isinstance(node, ir.Const):
+        return f"constant 0x{node.value.hex()}"
+    if isinstance(node, ir.Padding):
+        return f"{node.size} padding bytes"
+    if isinstance(node, ir.VarInt):
+        return "varint"
+    if isinstance(node, ir.Bytes):
+        if node.prefix is not None:
+            return f"bytes with a u{node.prefix.bits} length"
+        if node.prefix_varint:
+            return "bytes with a varint length"
+        return "bytes to the end of the region" if node.size is None else f"bytes[{ir.expr_text(node.size)}]"
+    if isinstance(node, ir.Array):
+        return f"array with a u{node.prefix.bits} count" if node.prefix else f"array[{ir.expr_text(node.count)}]"
+    if isinstance(node, ir.Region):
+        return f"region with a u{node.prefix.bits} length"
+    if isinstance(node, ir.If):
+        return f"present if {ir.expr_text(node.cond)}"
+    if isinstance(node, ir.Switch):
+        return f"switch on {ir.expr_text(node.key)}"
+    return "struct"
+
+
+class Lines:
+    """Indented C++ statements."""
+
+    def __init__(self, depth: int = 1):
+        self.lines: List[str] = []
+        self.depth = depth
+        self.counter = 0
+
+    def __call__(self, text: str = "") -> None:
+        self.lines.append("  " * self.depth + text if text else "")
+
+    def open(self, text: str) -> None:
+        self(text)
+        self.depth += 1
+
+    def close(self, text: str = "}") -> None:
+        self.depth -= 1
+        self(text)
+
+    def fresh(self, stem: str) -> str:
+        self.counter += 1
+        return f"{stem}_{self.counter}"
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+class Expr:
+    """IR expression -> C++ ``int64_t`` expression with checked arithmetic."""
+
+    def __init__(self, value: Accessor, length: Accessor):
+        self.value = value
+        self.length = length
+
+    def __call__(self, e: ir.Expr) -> str:
+        if isinstance(e, ir.Lit):
+            return str(e.value) if e.value >= 0 else f"int64_t{{{e.value}}}"
+        if isinstance(e, ir.Ref):
+            return f"static_cast<int64_t>({self.value(e.path)})"
+        if isinstance(e, ir.LenOf):
+            return f"static_cast<int64_t>({self.length(e.path)})"
+        if isinstance(e, ir.BinOp):
+            helper = {"+": "checkedAdd", "-": "checkedSub", "*": "checkedMul", "//": "floorDiv",
+                      "%": "floorMod", "<<": "checkedShl", ">>": "checkedShr"}.get(e.op)
+            if helper:
+                return f"{helper}({self(e.lhs)}, {self(e.rhs)})"
+            if e.op in ("and", "or", "==", "!=", "<", "<=", ">", ">="):
+                return f"static_cast<int64_t>({self.cond(e)})"
+            return f"({self(e.lhs)} {e.op} {self(e.rhs)})"
+        if isinstance(e, ir.UnOp):
+            if e.op == "not":
+                return f"static_cast<int64_t>({self.cond(e)})"
+            if e.op == "~":
+                return f"(~{self(e.operand)})"
+            return f"checkedSub(0, {self(e.operand)})"
+        raise TypeError(e)
+
+    def cond(self, e: ir.Expr) -> str:
+        """A C++ boolean expression that holds when ``e`` is non-zero."""
+        if isinstance(e, ir.BinOp) and e.op in ("==", "!=", "<", "<=", ">", ">="):
+            return f"{self(e.lhs)} {e.op} {self(e.rhs)}"
+        if isinstance(e, ir.BinOp) and e.op in ("and", "or"):
+            op = "&&" if e.op == "and" else "||"
+            return f"({self.cond(e.lhs)}) {op} ({self.cond(e.rhs)})"
+        if isinstance(e, ir.UnOp) and e.op == "not":
+            return f"!({self.cond(e.operand)})"
+        return f"{self(e)} != 0"
+
+
+# --------------------------------------------------------------------------- frame model
+
+
+@dataclass
+class Member:
+    ctype: str
+    name: str
+    comment: str
+    init: str = ""
+
+
+@dataclass
+class EntryStruct:
+    name: str
+    members: List[Member]
+
+
+class FrameModel:
+    """Which C++ members the Frame struct (and array entry structs) need."""
+
+    def __init__(self, proto: ir.ProtocolIR):
+        self.proto = proto
+        self.body = proto.roles.body
+        self.members: List[Member] = []
+        self.entries: List[EntryStruct] = []
+        self.entry_of: Dict[ir.Path, str] = {}  # array path -> entry struct name
+        self.array_paths: Dict[ir.Path, ir.Array] = {}
+        self.branches: Dict[ir.Path, List[Tuple[str, int]]] = {}  # field -> [(branch member, index)]
+        self.nodes: Dict[ir.Path, object] = {}
+        self._seen: set = set()
+        self._struct(proto.frame, self.members, [], base=None)
+
+    def _add(self, out: List[Member], m: Member):
+        if m.name not in self._seen or out is not self.members:
+            out.append(m)
+        self._seen.add(m.name)
+
+    def _struct(self, st: ir.Struct, out, chain, base):
+        for f in st.fields:
+            self._field(f.path, f.name, f.node, out, chain, base)
+
+    def _field(self, path, name, node, out, chain, base):
+        """``base`` is the array path when ``path`` lives in an array entry."""
+        in_entry = base is not None
+        self.branches[path] = list(chain)
+        self.nodes[path] = node
+        mname = member(path[len(base):]) if in_entry else member(path)
+        where = ir.dotted(path)
+        if isinstance(node, ir.Int):
+            self._add(out, Member(int_ctype(node.type.width, node.type.signed), mname, where, "0"))
+        elif isinstance(node, ir.VarInt):
+            self._add(out, Member("uint64_t", mname, where, "0"))
+        elif isinstance(node, ir.Bits):
+            for b in node.fields:
+                self.branches[path + (b.name,)] = list(chain)
+                self.nodes[path + (b.name,)] = b
+                ctype = "uint8_t" if b.width <= 8 else "uint16_t" if b.width <= 16 else \
+                    "uint32_t" if b.width <= 32 else "uint64_t"
+                bname = member((path + (b.name,))[len(base):]) if in_entry else member(path + (b.name,))
+                self._add(out, Member(ctype, bname, f"{where}.{b.name}", "0"))
+        elif isinstance(node, ir.Bytes):
+            if path == self.body and not in_entry:
+                self._add(out, Member("uint64_t", "body_offset", f"{where}: offset in the source buffer", "0"))
+                self._add(out, Member("uint64_t", "body_length", f"{where}: payload size", "0"))
+                self._add(out, Member("std::string", "body", f"{where}: payload of a reply built locally"))
+            else:
+                self._add(out, Member("std::string", mname, where))
+        elif isinstance(node, ir.Struct):
+            self._struct(node, out, chain, base)
+        elif isinstance(node, ir.Region):
+            self._field(path, name, node.inner, out, chain, base)
+        elif isinstance(node, ir.Array):
+            entry = camel(member(path)) + "Entry"
+            self.entry_of[path] = entry
+            self.array_paths[path] = node
+            members: List[Member] = []
+            if isinstance(node.element, ir.Struct):
+                for f in node.element.fields:
+                    self._field(f.path, f.name, f.node, members, [], base=path)
+            else:
+                self._field(path + ("value",), "value", node.element, members, [], base=path)
+            self.entries.append(EntryStruct(entry, members))
+            self._add(out, Member(f"std::vector<{entry}>", mname, where))
+        elif isinstance(node, (ir.If, ir.Switch)):
+            branch = member(path) + "_branch"
+            self._add(out, Member("int", branch, f"{where}: branch taken (-1: none)", "-1"))
+            cases = [node.then] if isinstance(node, ir.If) else [c for _, c in node.cases]
+            if isinstance(node, ir.Switch) and node.default is not None:
+                cases.append(node.default)
+            for index, case in enumerate(cases):
+                self._field(path, name, case, out, chain + [(branch, index)], base)
+                self.branches[path] = list(chain)
+        # Const and Padding carry no value.
+
+    def presence(self, path: ir.Path, frame: str = "frame") -> str:
+        """A C++ condition that is true when ``path`` was present on the wire ("" = always)."""
+        conds = [f"{frame}.{b} == {i}" for b, i in self.branches.get(path, [])]
+        return " && ".join(conds)
+
+
+# --------------------------------------------------------------------------- parse
+
+
+class ParseEmitter:
+    """``parseFrame`` statements: the C++ twin of the Python walker."""
+
+    def __init__(self, proto: ir.ProtocolIR, model: FrameModel):
+        self.proto = proto
+        self.model = model
+        self.refs = decode_refs(proto)
+        self.out = Lines(1)
+        self.scope: Dict[ir.Path, str] = {}  # array path -> entry variable in the loop
+
+    def access(self, path: ir.Path) -> str:
+        for array, var in self.scope.items():
+            if path[: len(array)] == array and len(path) > len(array):
+                return f"{var}.{member(path[len(array):])}"
+        return f"frame.{member(path)}"
+
+    def length(self, path: ir.Path) -> str:
+        if path == self.model.body:
+            return "frame.body_length"
+        return f"{self.access(path)}.size()"
+
+    @property
+    def expr(self) -> Expr:
+        return Expr(self.access, self.length)
+
+    def emit(self) -> str:
+        o = self.out
+        o("uint64_t cursor = 0;")
+        self.struct(self.proto.frame, "kMaxFrameSize")
+        o("if (cursor == 0) {")
+        o(f'  throw EnvoyException("{self.proto.name}: empty frame");')
+        o("}")
+        o("frame.frame_size = cursor;")
+        o("return true;")
+        return o.text()
+
+    def need(self, size: str, limit: str, where: str):
+        o = self.out
+        o(f'if (!need(buffer, cursor, {size}, {limit}, "{where}")) {{')
+        o("  return false;")
+        o("}")
+
+    def struct(self, st: ir.Struct, limit: str):
+        for f in st.fields:
+            self.field(f.path, f.node, limit)
+
+    def read_int(self, t: ir.IntType, target: str):
+        self.out(f"{target} = buffer.peek{endian_word(t)}Int<{int_template(t)}>(cursor);")
+
+    def check_i64(self, path: ir.Path, value: str, where: str):
+        self.out(f'checkSigned64({value}, "{where}");')
+
+    def field(self, path: ir.Path, node: ir.Node, limit: str):
+        o = self.out
+        where = "frame." + ir.dotted(path)
+        o(f"// {ir.dotted(path)}: {type_text(node)}")
+        if isinstance(node, ir.Int):
+            t = node.type
+            self.need(str(t.width), limit, where)
+            self.read_int(t, self.access(path))
+            if path in self.refs and t.width == 8 and not t.signed:
+                self.check_i64(path, self.access(path), where)
+            o(f"cursor += {t.width};")
+        elif isinstance(node, ir.Bits):
+            self.need(str(node.width), limit, where)
+            ctype = int_ctype(node.width, False)
+            bits = o.fresh("bits")
+            tmpl = ctype if node.width in (1, 2, 4, 8) else f"{ctype}, {node.width}"
+            o(f"const {ctype} {bits} = buffer.peekBEInt<{tmpl}>(cursor);")
+            for b in node.fields:
+                shift = node.width * 8 - b.offset - b.width
+                target = self.access(path + (b.name,))
+                mtype = self.model_member_type(b)
+                o(f"{target} = static_cast<{mtype}>(({bits} >> {shift}) & 0x{(1 << b.width) - 1:x});")
+            o(f"cursor += {node.width};")
+        elif isinstance(node, ir.Const):
+            const = const_name(path)
+            data = ", ".join(f"0x{b:02x}" for b in node.value)
+            o(f"static constexpr uint8_t {const}[] = {{{data}}};")
+            o(f'if (!matchConstant(buffer, cursor, {const}, sizeof({const}), {limit}, "{where}")) {{')
+            o("  return false;")
+            o("}")
+            o(f"cursor += sizeof({const});")
+        elif isinstance(node, ir.Padding):
+            self.need(str(node.size), limit, where)
+            o(f"cursor += {node.size};")
+        elif isinstance(node, ir.VarInt):
+            target = self.access(path)
+            o(f'if (!readVarInt(buffer, cursor, {limit}, "{where}", {target})) {{')
+            o("  return false;")
+            o("}")
+            if path in self.refs:
+                self.check_i64(path, target, where)
+        elif isinstance(node, ir.Bytes):
+            self.bytes_field(path, node, limit, where)
+        elif isinstance(node, ir.Struct):
+            self.struct(node, limit)
+        elif isinstance(node, ir.Region):
+            o.open("{")
+            self.need(str(node.prefix.width), limit, where)
+            size = o.fresh("size")
+            o(f"int64_t {size} = buffer.peek{endian_word(node.prefix)}Int<{int_template(node.prefix)}>(cursor);")
+            o(f"cursor += {node.prefix.width};")
+            if node.include_length:
+                o(f"{size} -= {node.prefix.width};")
+            self.need(size, limit, where)
+            inner = o.fresh("limit")
+            o(f"const uint64_t {inner} = cursor + static_cast<uint64_t>({size});")
+            if isinstance(node.inner, ir.Struct):
+                self.struct(node.inner, inner)
+            else:
+                self.field(path, node.inner, inner)
+            o(f"if (cursor != {inner}) {{")
+            o(f'  throw EnvoyException("{self.proto.name}: {where}: content does not fill its length");')
+            o("}")
+            o.close()
+        elif isinstance(node, ir.Array):
+            self.array(path, node, limit, where)
+        elif isinstance(node, ir.If):
+            branch = self.access(path) + "_branch"
+            o.open(f"if ({self.expr.cond(node.cond)}) {{")
+            o(f"{branch} = 0;")
+            self.sub(path, node.then, limit)
+            o.close()
+        elif isinstance(node, ir.Switch):
+            branch = self.access(path) + "_branch"
+            key = o.fresh("key")
+            o(f"const int64_t {key} = {self.expr(node.key)};")
+            keyword = "if"
+            for index, (value, case) in enumerate(node.cases):
+                o.open(f"{keyword} ({key} == {value}) {{")
+                o(f"{branch} = {index};")
+                self.sub(path, case, limit)
+                o.depth -= 1
+                keyword = "} else if"
+            if node.default is not None:
+                o.open("} else {" if node.cases else "{")
+                o(f"{branch} = {len(node.cases)};")
+                self.sub(path, node.default, limit)
+                o.depth -= 1
+            o("}")
+        else:
+            raise TypeError(node)
+
+    def model_member_type(self, b: ir.BitField) -> str:
+        return "uint8_t" if b.width <= 8 else "uint16_t" if b.width <= 16 else \
+            "uint32_t" if b.width <= 32 else "uint64_t"
+
+    def sub(self, path, node, limit):
+        if isinstance(node, ir.Struct):
+            self.struct(node, limit)
+        else:
+            self.field(path, node, limit)
+
+    def bytes_field(self, path, node: ir.Bytes, limit, where):
+        o = self.out
+        o.open("{")
+        size = o.fresh("size")
+        if node.prefix is not None:
+            self.need(str(node.prefix.width), limit, where)
+            o(f"const int64_t {size} = buffer.peek{endian_word(node.prefix)}Int<{int_template(node.prefix)}>(cursor);")
+            o(f"cursor += {node.prefix.width};")
+        elif node.prefix_varint:
+            raw = o.fresh("length")
+            o(f"uint64_t {raw} = 0;")
+            o(f'if (!readVarInt(buffer, cursor, {limit}, "{where}", {raw})) {{')
+            o("  return false;")
+            o("}")
+            o(f'const int64_t {size} = checkSigned64({raw}, "{where}");')
+        elif node.size is not None:
+            o(f"const int64_t {size} = {self.expr(node.size)};")
+        else:
+            o(f"const int64_t {size} = static_cast<int64_t>({limit} - cursor);")
+        self.need(size, limit, where)
+        if path == self.model.body and not self.scope:
+            o("frame.body_offset = cursor;")
+            o(f"frame.body_length = static_cast<uint64_t>({size});")
+        else:
+            o(f"{self.access(path)} = copyString(buffer, cursor, {size});")
+        o(f"cursor += static_cast<uint64_t>({size});")
+        o.close()
+
+    def array(self, path, node: ir.Array, limit, where):
+        o = self.out
+        o.open("{")
+        count = o.fresh("count")
+        if node.prefix is not None:
+            self.need(str(node.prefix.width), limit, where)
+            o(f"const int64_t {count} = buffer.peek{endian_word(node.prefix)}Int<{int_template(node.prefix)}>(cursor);")
+            o(f"cursor += {node.prefix.width};")
+        else:
+            o(f"const int64_t {count} = {self.expr(node.count)};")
+        element_min = max(min_size(node.element), 1)
+        o(f'checkCount({count}, {node.max_count}, {element_min}, {limit} - cursor, "{where}");')
+        target = self.access(path)
+        o(f"{target}.reserve(static_cast<size_t>({count}));")
+        index = o.fresh("i")
+        o.open(f"for (int64_t {index} = 0; {index} < {count}; {index}++) {{")
+        entry = o.fresh("entry")
+        o(f"auto& {entry} = {target}.emplace_back();")
+        self.scope[path] = entry
+        if isinstance(node.element, ir.Struct):
+            self.struct(node.element, limit)
+        else:
+            self.field(path + ("value",), node.element, limit)
+        del self.scope[path]
+        o.close()
+        o.close()
+
+
+# --------------------------------------------------------------------------- write
+
+
+class WriteEmitter:
+    """``writeFrame`` statements: canonical re-serialization, the twin of construct's build."""
+
+    def __init__(self, proto: ir.ProtocolIR, model: FrameModel):
+        self.proto = proto
+        self.model = model
+        self.out = Lines(1)
+        self.scope: Dict[ir.Path, str] = {}
+
+    access = ParseEmitter.access
+    length = ParseEmitter.length
+
+    @property
+    def expr(self) -> Expr:
+        return Expr(self.access, self.length)
+
+    def emit(self) -> str:
+        self.struct(self.proto.frame, "out")
+        return self.out.text()
+
+    def struct(self, st: ir.Struct, out: str):
+        for f in st.fields:
+            self.field(f.path, f.node, out)
+
+    def write_int(self, t: ir.IntType, value: str, out: str):
+        self.out(f"{out}.write{endian_word(t)}Int<{int_template(t)}>({value});")
+
+    def field(self, path: ir.Path, node: ir.Node, out: str):
+        o = self.out
+        where = "frame." + ir.dotted(path)
+        o(f"// {ir.dotted(path)}: {type_text(node)}")
+        if isinstance(node, ir.Int):
+            t = node.type
+            target = self.access(path)
+            if node.derived is not None:
+                o(f'{target} = fitInt<{int_template(t)}>({self.expr(node.derived)}, "{where}");')
+            self.write_int(t, target, out)
+        elif isinstance(node, ir.Bits):
+            ctype = int_ctype(node.width, False)
+            parts = []
+            for b in node.fields:
+                shift = node.width * 8 - b.offset - b.width
+                value = f"(static_cast<{ctype}>({self.access(path + (b.name,))}) & 0x{(1 << b.width) - 1:x})"
+                parts.append(f"({value} << {shift})" if shift else value)
+            tmpl = ctype if node.width in (1, 2, 4, 8) else f"{ctype}, {node.width}"
+            joined = " | ".join(parts) if parts else "0"
+            o(f"{out}.writeBEInt<{tmpl}>(static_cast<{ctype}>({joined}));")
+        elif isinstance(node, ir.Const):
+            const = const_name(path)
+            data = ", ".join(f"0x{b:02x}" for b in node.value)
+            o(f"static constexpr uint8_t {const}[] = {{{data}}};")
+            o(f"{out}.add({const}, sizeof({const}));")
+        elif isinstance(node, ir.Padding):
+            o(f"writeZeros({out}, {node.size});")
+        elif isinstance(node, ir.VarInt):
+            o(f"writeVarInt({out}, {self.access(path)});")
+        elif isinstance(node, ir.Bytes):
+            self.bytes_field(path, node, out, where)
+        elif isinstance(node, ir.Struct):
+            self.struct(node, out)
+        elif isinstance(node, ir.Region):
+            o.open("{")
+            region = o.fresh("region")
+            o(f"Buffer::OwnedImpl {region};")
+            if isinstance(node.inner, ir.Struct):
+                self.struct(node.inner, region)
+            else:
+                self.field(path, node.inner, region)
+            extra = f" + {node.prefix.width}" if node.include_length else ""
+            value = f"static_cast<int64_t>({region}.length(){extra})"
+            self.write_int(node.prefix, f'fitInt<{int_template(node.prefix)}>({value}, "{where}")', out)
+            o(f"{out}.move({region});")
+            o.close()
+        elif isinstance(node, ir.Array):
+            self.array(path, node, out, where)
+        elif isinstance(node, ir.If):
+            o.open(f"if ({self.expr.cond(node.cond)}) {{")
+            self.sub(path, node.then, out)
+            o.close()
+        elif isinstance(node, ir.Switch):
+            key = o.fresh("key")
+            o(f"const int64_t {key} = {self.expr(node.key)};")
+            keyword = "if"
+            for value, case in node.cases:
+                o.open(f"{keyword} ({key} == {value}) {{")
+                self.sub(path, case, out)
+                o.depth -= 1
+                keyword = "} else if"
+            if node.default is not None:
+                o.open("} else {" if node.cases else "{")
+                self.sub(path, node.default, out)
+                o.depth -= 1
+            o("}")
+        else:
+            raise TypeError(node)
+
+    def sub(self, path, node, out):
+        if isinstance(node, ir.Struct):
+            self.struct(node, out)
+        else:
+            self.field(path, node, out)
+
+    def bytes_field(self, path, node: ir.Bytes, out, where):
+        o = self.out
+        is_body = path == self.model.body and not self.scope
+        size = "frame.body_length" if is_body else f"{self.access(path)}.size()"
+        if node.prefix is not None:
+            value = f"static_cast<int64_t>({size})"
+            self.write_int(node.prefix, f'fitInt<{int_template(node.prefix)}>({value}, "{where}")', out)
+        elif node.prefix_varint:
+            o(f"writeVarInt({out}, {size});")
+        elif node.size is not None:
+            o(f'checkSize({self.expr(node.size)}, {size}, "{where}");')
+        if is_body:
+            o(f"writeBody(frame, source, {out});")
+        else:
+            o(f"{out}.add({self.access(path)});")
+
+    def array(self, path, node: ir.Array, out, where):
+        o = self.out
+        target = self.access(path)
+        if node.prefix is not None:
+            value = f"static_cast<int64_t>({target}.size())"
+            self.write_int(node.prefix, f'fitInt<{int_template(node.prefix)}>({value}, "{where}")', out)
+        else:
+            o(f'checkSize({self.expr(node.count)}, {target}.size(), "{where}");')
+        entry = o.fresh("entry")
+        o.open(f"for (auto& {entry} : {target}) {{")
+        self.scope[path] = entry
+        if isinstance(node.element, ir.Struct):
+            self.struct(node.element, out)
+        else:
+            self.field(path + ("value",), node.element, out)
+        del self.scope[path]
+        o.close()

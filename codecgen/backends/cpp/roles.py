@@ -1,0 +1,232 @@
+"""C++ backend: statements for roles (decode), mutations (encode) and replies (onError, heartbeat)."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from codecgen import ir
+from codecgen.backends.cpp.emit import (
+    Expr,
+    FrameModel,
+    Lines,
+    cpp_string,
+    int_ctype,
+    member,
+)
+
+MT = "MetaProtocolProxy::MessageType"
+
+
+def _is_wide_unsigned(node) -> bool:
+    return (isinstance(node, ir.Int) and node.type.width == 8 and not node.type.signed) or \
+        isinstance(node, ir.VarInt)
+
+
+class RoleEmitter:
+    def __init__(self, proto: ir.ProtocolIR, model: FrameModel):
+        self.proto = proto
+        self.model = model
+        self.enum_renderers: List[dict] = []
+
+    # ------------------------------------------------------------------ shared
+
+    def value(self, path: ir.Path) -> str:
+        text = f"frame.{member(path)}"
+        if _is_wide_unsigned(self.model.nodes.get(path)):
+            return f'checkSigned64({text}, "{ir.dotted(path)}")'
+        return text
+
+    def length(self, path: ir.Path) -> str:
+        if path == self.model.body:
+            return "frame.body_length"
+        return f"frame.{member(path)}.size()"
+
+    @property
+    def expr(self) -> Expr:
+        return Expr(self.value, self.length)
+
+    def render(self, path: ir.Path, how: ir.Render) -> str:
+        text = f"frame.{member(path)}"
+        if how is ir.Render.TEXT:
+            return text
+        if how is ir.Render.HEX:
+            return f"hexString({text})"
+        if how is ir.Render.NAME:
+            node = self.model.nodes[path]
+            fn = f"{member(path)}Name"
+            fn = fn[:1].lower() + "".join(p[:1].upper() + p[1:] for p in fn[1:].split("_"))
+            if not any(r["function"] == fn for r in self.enum_renderers):
+                self.enum_renderers.append({
+                    "function": fn, "field": ir.dotted(path),
+                    "cases": [{"value": v, "name": k} for k, v in node.enum]})
+            return f"{fn}({text})"
+        return f"std::to_string({text})"
+
+    # ------------------------------------------------------------------ decode
+
+    def to_metadata(self) -> str:
+        o = Lines(1)
+        r = self.proto.roles
+        if r.message_type_rules:
+            o("// Message type: the first rule that holds; otherwise the framework's preset.")
+            keyword = "if"
+            for rule in r.message_type_rules:
+                o(f"{keyword} ({self.expr.cond(rule.when)}) {{")
+                o(f"  metadata.setMessageType({MT}::{rule.type.name});")
+                keyword = "} else if"
+            o("}")
+        if r.response_error is not None:
+            o(f"// Response status: Error when {ir.expr_text(r.response_error)}.")
+            o(f"if ({self.expr.cond(r.response_error)}) {{")
+            o("  metadata.setResponseStatus(MetaProtocolProxy::ResponseStatus::Error);")
+            o("}")
+        if r.request_id is not None:
+            o(f"metadata.setRequestId(static_cast<uint64_t>(frame.{member(r.request_id)}));")
+        o("metadata.setHeaderSize(frame.frame_size - frame.body_length);")
+        o("metadata.setBodySize(frame.body_length);")
+        if r.operation_name:
+            parts = []
+            for part in r.operation_name:
+                if part.path is None:
+                    parts.append(cpp_string(part.text.encode()))
+                else:
+                    parts.append(self.render(part.path, part.render))
+            o(f"metadata.setOperationName({' + '.join(parts)});")
+        for key in r.routing_keys:
+            present = self.model.presence(key.path)
+            line = f'metadata.putString("{key.key}", {self.render(key.path, key.render)});'
+            if present:
+                o(f"if ({present}) {{")
+                o("  " + line)
+                o("}")
+            else:
+                o(line)
+        hm = r.header_map
+        if hm is not None:
+            o(f"// Header map {ir.dotted(hm.array)}: every entry is routable, keys lower-cased.")
+            o(f"for (const auto& entry : frame.{member(hm.array)}) {{")
+            o(f"  metadata.putString(asciiLower(entry.{hm.key_field}), entry.{hm.value_field});")
+            o("}")
+        return o.text()
+
+    # ------------------------------------------------------------------ encode
+
+    @property
+    def mutable(self) -> bool:
+        r = self.proto.roles
+        return r.header_map is not None or bool(r.fixed_headers)
+
+    def apply_mutation(self) -> str:
+        o = Lines(2)
+        r = self.proto.roles
+        for fh in r.fixed_headers:
+            node = self.model.nodes[fh.path]
+            target = f"frame.{member(fh.path)}"
+            o(f'if (key == "{fh.key}") {{')
+            if isinstance(node, ir.Bytes):
+                o(f"  {target} = value;")
+            else:
+                ctype = int_ctype(node.type.width, node.type.signed)
+                lo, hi = node.type.min_value, node.type.max_value
+                o(f"  {target} = static_cast<{ctype}>(")
+                o(f"      parseDecimal(value, {_lit(lo)}, {_lit(hi)}, static_cast<int64_t>({target})));")
+            o("  continue;")
+            o("}")
+        hm = r.header_map
+        if hm is not None:
+            entries = f"frame.{member(hm.array)}"
+            o("const std::string lower_key = asciiLower(key);")
+            o("bool found = false;")
+            o(f"for (auto& entry : {entries}) {{")
+            o(f"  if (asciiLower(entry.{hm.key_field}) == lower_key) {{")
+            o(f"    entry.{hm.value_field} = value;")
+            o("    found = true;")
+            o("  }")
+            o("}")
+            o("if (!found) {")
+            o(f"  auto& entry = {entries}.emplace_back();")
+            o(f"  entry.{hm.key_field} = key;")
+            o(f"  entry.{hm.value_field} = value;")
+            o("}")
+        return o.text()
+
+    # ------------------------------------------------------------------ replies
+
+    def reply(self, reply: Optional[ir.Reply], depth: int = 1) -> str:
+        o = Lines(depth)
+        if reply is None:
+            return ""
+        for path, value in reply.values:
+            node = self.model.nodes[path]
+            is_body = path == self.model.body
+            target = "frame.body" if is_body else f"frame.{member(path)}"
+            comment = f"// {ir.dotted(path)}"
+            if value.kind is ir.ValueKind.LITERAL:
+                if isinstance(node, ir.Bytes):
+                    o(f"{target} = {cpp_string(value.literal)};  {comment}")
+                else:
+                    o(f"{target} = {_lit(value.literal)};  {comment}")
+            elif value.kind is ir.ValueKind.REQUEST_ID:
+                ctype, bits, _ = _int_shape(node)
+                o(f"{target} = wrapInt<{ctype}, {bits}>(metadata.getRequestId());  {comment}")
+            elif value.kind is ir.ValueKind.ERROR_MESSAGE:
+                o(f"{target} = error.message;  {comment}")
+            elif value.kind is ir.ValueKind.ERROR_CODE:
+                o(f"{comment}: the protocol's status for each ErrorType")
+                o("switch (error.type) {")
+                for error_type, code in value.codes:
+                    o(f"case MetaProtocolProxy::ErrorType::{error_type.name}:")
+                    o(f"  {target} = {_lit(code)};")
+                    o("  break;")
+                o("}")
+            elif value.kind is ir.ValueKind.METADATA:
+                text = f'metadata.getString("{value.key}")'
+                if isinstance(node, ir.Bytes):
+                    o(f"{target} = {text};  {comment}")
+                    if value.literal:
+                        o(f"if ({target}.empty()) {{")
+                        o(f"  {target} = {cpp_string(value.literal)};")
+                        o("}")
+                else:
+                    ctype, _, _ = _int_shape(node)
+                    lo, hi = _bounds(node)
+                    o(f"{target} = static_cast<{ctype}>(  {comment}")
+                    o(f"    parseDecimal({text}, {_lit(lo)}, {_lit(hi)}, {_lit(value.literal)}));")
+            if is_body:
+                o("frame.body_length = frame.body.size();")
+        return o.text()
+
+    def uses_error(self, reply: Optional[ir.Reply]) -> bool:
+        return reply is not None and any(
+            v.kind in (ir.ValueKind.ERROR_CODE, ir.ValueKind.ERROR_MESSAGE) for _, v in reply.values)
+
+    def uses_metadata(self, reply: Optional[ir.Reply]) -> bool:
+        return reply is not None and any(
+            v.kind in (ir.ValueKind.REQUEST_ID, ir.ValueKind.METADATA) for _, v in reply.values)
+
+
+def _int_shape(node):
+    """(C++ type, bits on the wire, signed) of an integer-valued node."""
+    if isinstance(node, ir.Int):
+        return int_ctype(node.type.width, node.type.signed), node.type.bits, node.type.signed
+    if isinstance(node, ir.BitField):
+        ctype = "uint8_t" if node.width <= 8 else "uint16_t" if node.width <= 16 else \
+            "uint32_t" if node.width <= 32 else "uint64_t"
+        return ctype, node.width, False
+    return "uint64_t", 64, False
+
+
+def _bounds(node):
+    if isinstance(node, ir.Int):
+        return node.type.min_value, node.type.max_value
+    if isinstance(node, ir.BitField):
+        return 0, (1 << node.width) - 1
+    return 0, (1 << 63) - 1
+
+
+def _lit(value: int) -> str:
+    if value == -(1 << 63):
+        return "std::numeric_limits<int64_t>::min()"
+    if value > (1 << 63) - 1:
+        return f"{value}ULL"
+    return f"int64_t{{{value}}}" if value < 0 else str(value)

@@ -1,0 +1,132 @@
+"""Python backend: the standalone reference codec module, and loading it in-process.
+
+``render(proto)`` returns the text of ``python/<name>_codec.py``; ``load(proto)``
+executes that same text, so the in-process oracle and the shipped module are
+one implementation.
+"""
+
+from __future__ import annotations
+
+import types
+from functools import lru_cache
+
+import construct
+
+from codecgen import ir
+from codecgen.backends.python.emit import (
+    ConstructEmitter,
+    FreshEmitter,
+    RolesEmitter,
+    WalkerEmitter,
+)
+from codecgen.backends.templating import environment
+from codecgen.version import __version__
+
+
+def _names(path: ir.Path, proto: ir.ProtocolIR) -> str:
+    node = _node(proto, path)
+    enum = getattr(node, "enum", ())
+    return repr({v: k for k, v in enum}) if enum else "None"
+
+
+def _node(proto: ir.ProtocolIR, path: ir.Path):
+    for f in ir.iter_fields(proto.frame):
+        if f.path == path:
+            return f.node
+        if isinstance(f.node, ir.Bits) and f.path == path[:-1]:
+            for b in f.node.fields:
+                if b.name == path[-1]:
+                    return b
+    raise KeyError(path)
+
+
+def _int_bounds(node) -> tuple[int, int, int, bool]:
+    """(bits, lo, hi, signed) of an integer-valued node."""
+    if isinstance(node, ir.Int):
+        return node.type.bits, node.type.min_value, node.type.max_value, node.type.signed
+    if isinstance(node, ir.BitField):
+        return node.width, 0, (1 << node.width) - 1, False
+    return 64, 0, (1 << 64) - 1, False
+
+
+def _reply(proto: ir.ProtocolIR, reply) -> str:
+    if reply is None:
+        return "None"
+    rows = []
+    for path, value in reply.values:
+        node = _node(proto, path)
+        kind = value.kind.value
+        if value.kind is ir.ValueKind.REQUEST_ID:
+            bits, _, _, signed = _int_bounds(node)
+            rows.append((path, kind, None, (bits, signed)))
+        elif value.kind is ir.ValueKind.ERROR_CODE:
+            rows.append((path, kind, tuple(code for _, code in value.codes), None))
+        elif value.kind is ir.ValueKind.METADATA:
+            if isinstance(node, ir.Bytes):
+                rows.append((path, kind, value.literal, (value.key.encode(), None, None)))
+            else:
+                _, lo, hi, _ = _int_bounds(node)
+                rows.append((path, kind, value.literal, (value.key.encode(), lo, hi)))
+        else:
+            rows.append((path, kind, value.literal, None))
+    return repr(tuple(rows))
+
+
+def _fixed_headers(proto: ir.ProtocolIR) -> str:
+    out = {}
+    for fh in proto.roles.fixed_headers:
+        node = _node(proto, fh.path)
+        if isinstance(node, ir.Bytes):
+            out[fh.key.encode()] = (fh.path, False, None, None)
+        else:
+            _, lo, hi, _ = _int_bounds(node)
+            out[fh.key.encode()] = (fh.path, True, lo, hi)
+    return repr(out)
+
+
+def render(proto: ir.ProtocolIR) -> str:
+    roles = proto.roles
+    exprs = RolesEmitter(proto)
+    fresh = FreshEmitter(proto).emit_fresh()
+    element = (FreshEmitter(proto).emit_element(roles.header_map.array)
+               if roles.header_map else "    return Container()")
+    context = {
+        "p": proto,
+        "version": __version__,
+        "construct_version": construct.__version__,
+        "drop_keys": repr(tuple(roles.drop_keys)),
+        "drop_prefixes": repr(tuple(roles.drop_prefixes)),
+        "construct_source": ConstructEmitter().struct(proto.frame, (), 0),
+        "walker": WalkerEmitter(proto).emit(),
+        "rules": [{"cond": exprs.value_expr(r.when), "type": r.type.name} for r in roles.message_type_rules],
+        "response_error": exprs.value_expr(roles.response_error) if roles.response_error else "0",
+        "request_id": repr(roles.request_id) if roles.request_id else "",
+        "routing_keys": [{"key": k.key, "path": repr(k.path), "render": k.render.value,
+                          "names": _names(k.path, proto)} for k in roles.routing_keys],
+        "header_map": ({"array": repr(roles.header_map.array), "key": roles.header_map.key_field,
+                        "value": roles.header_map.value_field} if roles.header_map else None),
+        "operation": [{"text": repr(p.text.encode()), "path": repr(p.path) if p.path else "",
+                       "render": p.render.value, "names": _names(p.path, proto) if p.path else "None"}
+                      for p in roles.operation_name],
+        "body": repr(roles.body) if roles.body else "",
+        "fresh": fresh,
+        "element": element,
+        "error_reply": _reply(proto, roles.error_reply),
+        "heartbeat_reply": _reply(proto, roles.heartbeat_reply),
+        "fixed_headers": _fixed_headers(proto),
+        "mutable": repr(bool(roles.header_map or roles.fixed_headers)),
+    }
+    return environment(__name__).get_template("codec.py.j2").render(**context) + "\n"
+
+
+@lru_cache(maxsize=64)
+def _load_text(name: str, text: str) -> types.ModuleType:
+    module = types.ModuleType(f"{name}_codec")
+    module.__file__ = f"<codecgen:{name}_codec.py>"
+    exec(compile(text, module.__file__, "exec"), module.__dict__)
+    return module
+
+
+def load(proto: ir.ProtocolIR) -> types.ModuleType:
+    """The reference codec module for ``proto``, executed in-process."""
+    return _load_text(proto.name, render(proto))

@@ -1,0 +1,479 @@
+"""Python backend: IR -> the pieces of the standalone reference codec module.
+
+The module (``codec.py.j2``) holds a construct definition of the frame, a
+straight-line *walker* that decides, from a growing buffer, whether a whole
+frame is present (and refuses garbage as early as the C++ codec does), and the
+role functions that read a parsed container.  This file turns IR nodes into
+those pieces; the template only places them.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, List, Optional
+
+from codecgen import ir
+from codecgen.analysis import decode_refs
+from codecgen.frontend.layout import min_size
+
+_PY_OPS = {"//": "_floordiv", "%": "_mod"}
+
+
+def ident(path: ir.Path) -> str:
+    return "_".join(p.lstrip("_") or "x" for p in path).replace("-", "_")
+
+
+def fmt_int(t: ir.IntType) -> str:
+    if t.width in (1, 2, 4, 8):
+        bits = t.width * 8
+        sign = "s" if t.signed else "u"
+        end = "" if t.width == 1 else ("b" if t.endian is ir.Endian.BIG else "l")
+        return f"Int{bits}{sign}{end or 'b'}"
+    return f"BytesInteger({t.width}, signed={t.signed}, swapped={t.endian is ir.Endian.LITTLE})"
+
+
+# --------------------------------------------------------------------------- construct source
+
+
+class ConstructEmitter:
+    """IR -> construct source text.  Strings are kept as bytes on purpose."""
+
+    def node(self, node: ir.Node, ctx: ir.Path, path: ir.Path, indent: int) -> str:
+        pad = "    " * indent
+        if isinstance(node, ir.Int):
+            base = fmt_int(node.type)
+            if node.derived is not None:
+                return f"Rebuild({base}, {self.expr(node.derived, ctx)})"
+            return base
+        if isinstance(node, ir.Bits):
+            parts = []
+            used = 0
+            for b in node.fields:
+                if b.offset > used:
+                    parts.append(f"Padding({b.offset - used})")
+                parts.append(f'"{b.name}" / ' + ("Flag" if b.is_flag else f"BitsInteger({b.width})"))
+                used = b.offset + b.width
+            if used < node.width * 8:
+                parts.append(f"Padding({node.width * 8 - used})")
+            return "BitStruct(" + ", ".join(parts) + ")"
+        if isinstance(node, ir.Const):
+            return f"Const({node.value!r})"
+        if isinstance(node, ir.Padding):
+            return f"Padding({node.size})"
+        if isinstance(node, ir.VarInt):
+            return "VarInt"
+        if isinstance(node, ir.Bytes):
+            if node.prefix is not None:
+                return f"Prefixed({fmt_int(node.prefix)}, GreedyBytes)"
+            if node.prefix_varint:
+                return "Prefixed(VarInt, GreedyBytes)"
+            if node.size is None:
+                return "GreedyBytes"
+            return f"Bytes({self.expr(node.size, ctx)})"
+        if isinstance(node, ir.Struct):
+            return self.struct(node, path, indent)
+        if isinstance(node, ir.Array):
+            element = self.node(node.element, path, path, indent)
+            if node.prefix is not None:
+                return f"PrefixedArray({fmt_int(node.prefix)}, {element})"
+            return f"Array({self.expr(node.count, ctx)}, {element})"
+        if isinstance(node, ir.Region):
+            inner = self.node(node.inner, ctx, path, indent)
+            return f"Prefixed({fmt_int(node.prefix)}, {inner}, includelength={node.include_length})"
+        if isinstance(node, ir.If):
+            return f"If({self.expr(node.cond, ctx)}, {self.node(node.then, ctx, path, indent)})"
+        if isinstance(node, ir.Switch):
+            cases = ", ".join(f"{v}: {self.node(c, ctx, path, indent)}" for v, c in node.cases)
+            default = "" if node.default is None else f", default={self.node(node.default, ctx, path, indent)}"
+            return f"Switch({self.expr(node.key, ctx)}, {{{cases}}}{default})"
+        raise TypeError(node)
+
+    def struct(self, st: ir.Struct, path: ir.Path, indent: int) -> str:
+        pad = "    " * (indent + 1)
+        lines = [f'{pad}"{f.name}" / {self.node(f.node, path, f.path, indent + 1)},' for f in st.fields]
+        return "Struct(\n" + "\n".join(lines) + "\n" + "    " * indent + ")"
+
+    def expr(self, e: ir.Expr, ctx: ir.Path) -> str:
+        if isinstance(e, ir.Lit):
+            return repr(e.value)
+        if isinstance(e, (ir.Ref, ir.LenOf)):
+            common = 0
+            while common < min(len(ctx), len(e.path) - 1) and ctx[common] == e.path[common]:
+                common += 1
+            ups = len(ctx) - common
+            text = "this" + "._" * ups + "".join(f"[{p!r}]" for p in e.path[common:])
+            return f"len_({text})" if isinstance(e, ir.LenOf) else text
+        if isinstance(e, ir.BinOp):
+            op = {"and": "&", "or": "|"}.get(e.op, e.op)
+            return f"({self.expr(e.lhs, ctx)} {op} {self.expr(e.rhs, ctx)})"
+        if isinstance(e, ir.UnOp):
+            if e.op == "not":
+                return f"({self.expr(e.operand, ctx)} == 0)"
+            return f"({e.op}{self.expr(e.operand, ctx)})"
+        raise TypeError(e)
+
+
+# --------------------------------------------------------------------------- walker
+
+
+class Code:
+    def __init__(self):
+        self.lines: List[str] = []
+        self.depth = 1
+        self.counter = 0
+
+    def __call__(self, line: str = ""):
+        self.lines.append("    " * self.depth + line if line else "")
+
+    def tmp(self, stem: str) -> str:
+        self.counter += 1
+        return f"{stem}{self.counter}"
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+class WalkerEmitter:
+    """IR -> ``_walk(b, n)``: WAIT (-1) or the frame size; raises ProtocolError.
+
+    Rules shared with the C++ backend (see codecgen/backends/README.md):
+    before reading k bytes, refuse if they cross the current limit (the
+    enclosing Prefixed region, else max_frame_size), then wait if they are not
+    in the buffer yet.  Consts are compared on the bytes present.  Size
+    arithmetic is signed 64-bit with overflow refused.
+    """
+
+    def __init__(self, proto: ir.ProtocolIR):
+        self.proto = proto
+        self.code = Code()
+        self.referenced = decode_refs(proto)
+
+    def emit(self) -> str:
+        c = self.code
+        for path in sorted(self.referenced):
+            c(f"v_{ident(path)} = 0")
+        c("c = 0")
+        c("lim = MAX_FRAME_SIZE")
+        self.struct(self.proto.frame, "lim")
+        c("if c == 0:")
+        c("    raise ProtocolError('frame: empty frame')")
+        c("return c")
+        return c.text()
+
+    def need(self, k: str, lim: str, where: str):
+        c = self.code
+        c(f"if c + {k} > {lim}:")
+        c(f"    raise ProtocolError('{where}: needs ' + str(c + {k}) + ' bytes, beyond the limit ' + str({lim}))")
+        c(f"if c + {k} > n:")
+        c("    return WAIT")
+
+    def struct(self, st: ir.Struct, lim: str):
+        for f in st.fields:
+            self.field(f.path, f.node, lim)
+
+    def field(self, path: ir.Path, node: ir.Node, lim: str):
+        c = self.code
+        where = "frame." + ir.dotted(path)
+        name = ident(path)
+        c(f"# {where}: {type(node).__name__}")
+        if isinstance(node, ir.Int):
+            t = node.type
+            self.need(str(t.width), lim, where)
+            if path in self.referenced:
+                order = "big" if t.endian is ir.Endian.BIG else "little"
+                c(f"v_{name} = int.from_bytes(b[c:c + {t.width}], '{order}', signed={t.signed})")
+                if t.width == 8 and not t.signed:
+                    c(f"if v_{name} > _I64_MAX:")
+                    c(f"    raise ProtocolError('{where}: value beyond 64-bit signed arithmetic')")
+            c(f"c += {t.width}")
+        elif isinstance(node, ir.Bits):
+            self.need(str(node.width), lim, where)
+            wanted = [bf for bf in node.fields if path + (bf.name,) in self.referenced]
+            if wanted:
+                c(f"bits = int.from_bytes(b[c:c + {node.width}], 'big')")
+                for bf in wanted:
+                    shift = node.width * 8 - bf.offset - bf.width
+                    c(f"v_{ident(path + (bf.name,))} = (bits >> {shift}) & {(1 << bf.width) - 1}")
+            c(f"c += {node.width}")
+        elif isinstance(node, ir.Const):
+            size = len(node.value)
+            c(f"if c + {size} > {lim}:")
+            c(f"    raise ProtocolError('{where}: constant crosses the limit')")
+            c(f"m = min(n - c, {size})")
+            c(f"if b[c:c + m] != {node.value!r}[:m]:")
+            c(f"    raise ProtocolError('{where}: expected constant {node.value.hex()}')")
+            c(f"if m < {size}:")
+            c("    return WAIT")
+            c(f"c += {size}")
+        elif isinstance(node, ir.Padding):
+            self.need(str(node.size), lim, where)
+            c(f"c += {node.size}")
+        elif isinstance(node, ir.VarInt):
+            c("value = 0")
+            c(f"for i in range({node.max_bytes}):")
+            self.code.depth += 1
+            self.need("1", lim, where)
+            c("byte = b[c]")
+            c("c += 1")
+            c("value |= (byte & 0x7F) << (7 * i)")
+            c("if not byte & 0x80:")
+            c("    break")
+            self.code.depth -= 1
+            c("else:")
+            c(f"    raise ProtocolError('{where}: varint longer than {node.max_bytes} bytes')")
+            c("if value >= 1 << 64:")
+            c(f"    raise ProtocolError('{where}: varint beyond 64 bits')")
+            if path in self.referenced:
+                c("if value > _I64_MAX:")
+                c(f"    raise ProtocolError('{where}: value beyond 64-bit signed arithmetic')")
+                c(f"v_{name} = value")
+        elif isinstance(node, ir.Bytes):
+            size = self.size_of_bytes(node, path, lim, where)
+            if size is None:
+                c(f"size = {lim} - c")
+            self.need("size", lim, where)
+            if path in self.referenced:
+                c(f"v_{name} = size")
+            c("c += size")
+        elif isinstance(node, ir.Struct):
+            self.struct(node, lim)
+        elif isinstance(node, ir.Array):
+            if node.prefix is not None:
+                self.read_int(node.prefix, lim, where, "count")
+            else:
+                c(f"count = {self.expr(node.count)}")
+            c("if count < 0:")
+            c(f"    raise ProtocolError('{where}: negative count ' + str(count))")
+            c(f"if count > {node.max_count}:")
+            c(f"    raise ProtocolError('{where}: count ' + str(count) + ' exceeds {node.max_count}')")
+            element_min = max(min_size(node.element), 1)
+            c(f"if count * {element_min} > {lim} - c:")
+            c(f"    raise ProtocolError('{where}: count ' + str(count) + ' exceeds the bytes available')")
+            if path in self.referenced:
+                c(f"v_{name} = count")
+            loop = self.code.tmp("i")
+            c(f"for {loop} in range(count):")
+            self.code.depth += 1
+            if isinstance(node.element, ir.Struct):
+                self.struct(node.element, lim)
+            else:
+                self.field(path, node.element, lim)
+            self.code.depth -= 1
+        elif isinstance(node, ir.Region):
+            self.read_int(node.prefix, lim, where, "size")
+            if node.include_length:
+                c(f"size -= {node.prefix.width}")
+            c("if size < 0:")
+            c(f"    raise ProtocolError('{where}: negative length ' + str(size))")
+            self.need("size", lim, where)
+            inner = self.code.tmp("lim")
+            c(f"{inner} = c + size")
+            if isinstance(node.inner, ir.Struct):
+                self.struct(node.inner, inner)
+            else:
+                self.field(path, node.inner, inner)
+            c(f"if c != {inner}:")
+            c(f"    raise ProtocolError('{where}: content ends at ' + str(c) + ', its length says ' + str({inner}))")
+        elif isinstance(node, ir.If):
+            c(f"if {self.expr(node.cond)}:")
+            self.code.depth += 1
+            c("pass")
+            self.sub(path, node.then, lim)
+            self.code.depth -= 1
+        elif isinstance(node, ir.Switch):
+            key = self.code.tmp("key")
+            c(f"{key} = {self.expr(node.key)}")
+            first = True
+            for value, case in node.cases:
+                c(f"{'if' if first else 'elif'} {key} == {value}:")
+                first = False
+                self.code.depth += 1
+                c("pass")
+                self.sub(path, case, lim)
+                self.code.depth -= 1
+            if node.default is not None:
+                c("else:" if not first else "if True:")
+                self.code.depth += 1
+                c("pass")
+                self.sub(path, node.default, lim)
+                self.code.depth -= 1
+        else:
+            raise TypeError(node)
+
+    def sub(self, path, node, lim):
+        if isinstance(node, ir.Struct):
+            self.struct(node, lim)
+        else:
+            self.field(path, node, lim)
+
+    def read_int(self, t: ir.IntType, lim: str, where: str, var: str):
+        c = self.code
+        self.need(str(t.width), lim, where)
+        order = "big" if t.endian is ir.Endian.BIG else "little"
+        c(f"{var} = int.from_bytes(b[c:c + {t.width}], '{order}', signed={t.signed})")
+        c(f"c += {t.width}")
+
+    def size_of_bytes(self, node: ir.Bytes, path, lim, where) -> Optional[str]:
+        c = self.code
+        if node.prefix is not None:
+            self.read_int(node.prefix, lim, where, "size")
+        elif node.prefix_varint:
+            self.field(path + ("<length>",), ir.VarInt(), lim)
+            c("size = value")
+        elif node.size is not None:
+            c(f"size = {self.expr(node.size)}")
+        else:
+            return None
+        c("if size < 0:")
+        c(f"    raise ProtocolError('{where}: negative length ' + str(size))")
+        return "size"
+
+    def expr(self, e: ir.Expr) -> str:
+        if isinstance(e, ir.Lit):
+            return repr(e.value)
+        if isinstance(e, (ir.Ref, ir.LenOf)):
+            return f"v_{ident(e.path)}"
+        if isinstance(e, ir.BinOp):
+            lhs, rhs = self.expr(e.lhs), self.expr(e.rhs)
+            if e.op in ("==", "!=", "<", "<=", ">", ">="):
+                return f"int({lhs} {e.op} {rhs})"
+            if e.op in ("and", "or"):
+                return f"int(bool({lhs}) {e.op} bool({rhs}))"
+            if e.op in ("&", "|", "^"):
+                return f"({lhs} {e.op} {rhs})"
+            return f"_op_{_name(e.op)}({lhs}, {rhs})"
+        if isinstance(e, ir.UnOp):
+            inner = self.expr(e.operand)
+            if e.op == "not":
+                return f"int(not {inner})"
+            if e.op == "~":
+                return f"(~{inner})"
+            return f"_i64(-{inner})"
+        raise TypeError(e)
+
+
+def _name(op: str) -> str:
+    return {"+": "add", "-": "sub", "*": "mul", "//": "floordiv", "%": "mod", "<<": "shl", ">>": "shr"}[op]
+
+
+# --------------------------------------------------------------------------- roles
+
+
+def access(path: ir.Path) -> str:
+    return "c" + "".join(f"[{p!r}]" for p in path)
+
+
+class RolesEmitter:
+    """Role values read from a parsed container ``c`` (absent fields -> None)."""
+
+    def __init__(self, proto: ir.ProtocolIR):
+        self.proto = proto
+
+    def value_expr(self, e: ir.Expr) -> str:
+        if isinstance(e, ir.Lit):
+            return repr(e.value)
+        if isinstance(e, ir.Ref):
+            return f"_v(c, {e.path!r})"
+        if isinstance(e, ir.LenOf):
+            return f"len(_get(c, {e.path!r}, b''))"
+        if isinstance(e, ir.BinOp):
+            lhs, rhs = self.value_expr(e.lhs), self.value_expr(e.rhs)
+            if e.op in ("==", "!=", "<", "<=", ">", ">="):
+                return f"int({lhs} {e.op} {rhs})"
+            if e.op in ("and", "or"):
+                return f"int(bool({lhs}) {e.op} bool({rhs}))"
+            if e.op in ("&", "|", "^"):
+                return f"({lhs} {e.op} {rhs})"
+            return f"_op_{_name(e.op)}({lhs}, {rhs})"
+        if isinstance(e, ir.UnOp):
+            inner = self.value_expr(e.operand)
+            return {"not": f"int(not {inner})", "~": f"(~{inner})", "-": f"_i64(-{inner})"}[e.op]
+        raise TypeError(e)
+
+
+# --------------------------------------------------------------------------- reply containers
+
+
+class FreshEmitter:
+    """IR -> code that builds a container for a reply frame from ``vals``.
+
+    Leaves take ``vals[path]`` or their default (0, b"", []); If and Switch are
+    decided on the values set so far; derived fields are left to construct.
+    """
+
+    def __init__(self, proto: ir.ProtocolIR):
+        self.proto = proto
+        self.roles = RolesEmitter(proto)
+        self.code = Code()
+
+    def emit_fresh(self) -> str:
+        c = self.code
+        c("c = {}")
+        self.struct(self.proto.frame, "c")
+        c("return c")
+        return c.text()
+
+    def emit_element(self, array: ir.Path) -> str:
+        node = self.proto.field(array).node
+        c = self.code
+        c("c = {}")
+        self.struct(node.element, "c", element=True)
+        c("return Container(c)")
+        return c.text()
+
+    def struct(self, st: ir.Struct, holder: str, element=False):
+        for f in st.fields:
+            self.leaf(f.path, f.name, f.node, holder, element)
+
+    def default(self, node) -> str:
+        if isinstance(node, ir.Bytes):
+            return "b''"
+        if isinstance(node, ir.Array):
+            return "[]"
+        return "0"
+
+    def leaf(self, path, name, node, holder, element):
+        c = self.code
+        slot = f"{holder}[{name!r}]"
+        get = "None" if element else f"vals.get({path!r}, {self.default(node)})"
+        if isinstance(node, (ir.Const, ir.Padding)):
+            return
+        if isinstance(node, ir.Int):
+            c(f"{slot} = {'0' if node.derived is not None or element else get}")
+        elif isinstance(node, (ir.VarInt, ir.Bytes, ir.Array)):
+            c(f"{slot} = {self.default(node) if element else get}")
+        elif isinstance(node, ir.Bits):
+            parts = ", ".join(
+                f"{b.name!r}: " + ("0" if element else f"vals.get({path + (b.name,)!r}, 0)") for b in node.fields)
+            c(f"{slot} = {{{parts}}}")
+        elif isinstance(node, ir.Struct):
+            inner = self.code.tmp("s")
+            c(f"{inner} = {slot} = {{}}")
+            self.struct(node, inner, element)
+        elif isinstance(node, ir.Region):
+            self.leaf(path, name, node.inner, holder, element)
+        elif isinstance(node, ir.If):
+            c(f"if {self.roles.value_expr(node.cond)}:")
+            self.code.depth += 1
+            self.leaf(path, name, node.then, holder, element)
+            self.code.depth -= 1
+            c("else:")
+            c(f"    {slot} = None")
+        elif isinstance(node, ir.Switch):
+            key = self.code.tmp("key")
+            c(f"{key} = {self.roles.value_expr(node.key)}")
+            first = True
+            for value, case in node.cases:
+                c(f"{'if' if first else 'elif'} {key} == {value}:")
+                first = False
+                self.code.depth += 1
+                c(f"{slot} = None")
+                self.leaf(path, name, case, holder, element)
+                self.code.depth -= 1
+            c("else:" if not first else "if True:")
+            self.code.depth += 1
+            c(f"{slot} = None")
+            if node.default is not None:
+                self.leaf(path, name, node.default, holder, element)
+            self.code.depth -= 1
+        else:
+            raise TypeError(node)

@@ -1,0 +1,242 @@
+"""The ``codecgen`` command line.
+
+Every subcommand turns bad input (a spec, a file, a flag) into one line on
+stderr naming the culprit and exit code 2; a protocol error found in data is
+exit code 1; success is 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+from codecgen.errors import UserError
+from codecgen.version import __version__
+
+COMMANDS: dict[str, Callable] = {}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports flag errors as one line, exit 2."""
+
+    def error(self, message):  # noqa: D102
+        raise UserError(f"{self.prog}: {message}")
+
+
+def command(name: str, help: str):
+    def wrap(fn):
+        COMMANDS[name] = (fn, help)
+        return fn
+
+    return wrap
+
+
+def _load(spec: str):
+    from codecgen.frontend import load
+
+    return load(spec)
+
+
+def _read_input(path: Optional[str]) -> bytes:
+    if path in (None, "-"):
+        return sys.stdin.buffer.read()
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"{path}: no such file")
+    return file.read_bytes()
+
+
+# ----------------------------------------------------------------------------- new
+
+
+def _new_args(p):
+    p.add_argument("name", help="protocol token, [a-z][a-z0-9_]*")
+    p.add_argument("-o", "--output", help="file to write (default: ./<name>.py)")
+
+
+@command("new", "write a commented spec scaffold that passes check and generate")
+def cmd_new(args) -> int:
+    from codecgen import naming
+    from codecgen.scaffold import scaffold
+
+    problem = naming.check_token(args.name)
+    if problem:
+        raise UserError(f"NAME: {problem}")
+    out = Path(args.output or f"{args.name}.py")
+    if out.exists():
+        raise UserError(f"-o {out}: already exists; refusing to overwrite")
+    from codecgen.output import write_tree
+
+    write_tree(out.parent if str(out.parent) else ".", {out.name: scaffold(args.name)})
+    print(f"wrote {out}: try `codecgen check {out}`")
+    return 0
+
+
+# ----------------------------------------------------------------------------- check
+
+
+def _spec_arg(p):
+    p.add_argument("spec", help="the protocol spec (a Python file defining PROTOCOL)")
+
+
+@command("check", "validate a spec and print its IR summary")
+def cmd_check(args) -> int:
+    from codecgen.summary import summarize
+
+    proto = _load(args.spec)
+    print(summarize(proto))
+    return 0
+
+
+# ----------------------------------------------------------------------------- generate
+
+
+def _generate_args(p):
+    _spec_arg(p)
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--target", default=None, help="meta-protocol-proxy target (see envoy_build/targets.yaml)")
+    p.add_argument("--namespace", default="default", help="namespace for the Kubernetes examples")
+
+
+@command("generate", "write the C++ codec, the Python reference codec and Kubernetes resources")
+def cmd_generate(args) -> int:
+    from codecgen.output import write_tree
+    from codecgen.pipeline import generate_files
+
+    proto = _load(args.spec)
+    files = generate_files(proto, target=args.target, namespace=args.namespace)
+    written = write_tree(args.output, files)
+    for path in written:
+        print(path)
+    return 0
+
+
+# ----------------------------------------------------------------------------- decode
+
+
+def _decode_args(p):
+    _spec_arg(p)
+    p.add_argument("input", nargs="?", default="-", help="raw bytes of one direction (file or - for stdin)")
+    p.add_argument("--direction", choices=("request", "response"), default="request")
+    p.add_argument("--engine", choices=("python", "cpp"), default="python")
+    p.add_argument("--codec-dir", help="with --engine cpp: a (hand-edited) codec folder to compile")
+
+
+@command("decode", "decode a byte stream into one JSON line per frame")
+def cmd_decode(args) -> int:
+    from codecgen.engines import decode_stream
+
+    proto = _load(args.spec)
+    data = _read_input(args.input)
+    result = decode_stream(proto, data, args.direction, engine=args.engine, codec_dir=args.codec_dir)
+    for frame in result.frames:
+        print(json.dumps(frame, sort_keys=False))
+    if result.error is not None:
+        print(json.dumps({"error": result.error}))
+        return 1
+    if result.held:
+        print(json.dumps({"incomplete": result.held}))
+    return 0
+
+
+# ----------------------------------------------------------------------------- encode
+
+
+def _encode_args(p):
+    _spec_arg(p)
+    p.add_argument("input", nargs="?", default="-", help="JSON objects, one per line (file or -)")
+    p.add_argument("-o", "--output", default="-", help="where to write the frames (default stdout)")
+
+
+@command("encode", "build frames from JSON field values (one object per line)")
+def cmd_encode(args) -> int:
+    from codecgen.engines import encode_values
+
+    proto = _load(args.spec)
+    text = _read_input(args.input).decode("utf-8", "replace")
+    frames = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{args.input}:{number}" if args.input != "-" else f"<stdin>:{number}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{where}: not JSON: {exc.msg}") from None
+        frames.append(encode_values(proto, obj, where))
+    data = b"".join(frames)
+    if args.output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        from codecgen.output import write_tree
+
+        out = Path(args.output)
+        write_tree(out.parent, {out.name: data})
+    return 0
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="codecgen", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"codecgen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    arg_builders = {
+        "new": _new_args,
+        "check": _spec_arg,
+        "generate": _generate_args,
+        "decode": _decode_args,
+        "encode": _encode_args,
+    }
+    for name, (fn, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        arg_builders.get(name, lambda _p: None)(p)
+        p.set_defaults(func=fn)
+    for extra in _extensions():
+        extra(sub)
+    return parser
+
+
+def _extensions():
+    """Subcommands that live with their subsystem (verify, fuzz, image, serve, ...)."""
+    out = []
+    for module, attr in (
+        ("codecgen.verify.cli", "add_parser"),
+        ("codecgen.image.cli", "add_parser"),
+        ("codecgen.sample.cli", "add_parser"),
+        ("codecgen.fuzz.cli", "add_parser"),
+        ("codecgen.replay.cli", "add_parser"),
+    ):
+        try:
+            mod = __import__(module, fromlist=[attr])
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue
+            raise
+        out.append(getattr(mod, attr))
+    return out
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        return args.func(args)
+    except UserError as exc:
+        print(f"codecgen: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("codecgen: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""One interface over the two engines: the Python reference codec and the compiled C++ codec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from codecgen import ir
+from codecgen.backends import python as pyb
+from codecgen.errors import UserError
+
+
+@dataclass
+class StreamResult:
+    frames: list[dict] = field(default_factory=list)
+    held: int = 0
+    error: Optional[str] = None
+
+
+def decode_stream(proto: ir.ProtocolIR, data: bytes, direction: str, engine: str = "python",
+                  codec_dir: Optional[str] = None) -> StreamResult:
+    if engine == "python":
+        module = pyb.load(proto)
+        frames, held, error = module.decode_all(data, direction)
+        return StreamResult([f.as_json() for f in frames], held, error)
+    if engine == "cpp":
+        from codecgen.verify.native import native_codec
+
+        codec = native_codec(proto, codec_dir=codec_dir)
+        result = codec.decode_stream(data, [len(data)] if data else [], direction)
+        if result.violation:
+            return StreamResult([frame_json(f) for f in result.frames], result.held,
+                                f"codec broke the framework contract: {result.violation}")
+        return StreamResult([frame_json(f) for f in result.frames], result.held, result.error)
+    raise UserError(f"--engine {engine}: unknown engine (python, cpp)")
+
+
+MESSAGE_TYPES = [t.name for t in ir.MessageType]
+
+
+def frame_json(frame: Any) -> dict:
+    """A native frame result as the same JSON object the Python engine prints."""
+    text = lambda b: b.decode("utf-8", "surrogateescape") if isinstance(b, bytes) else b  # noqa: E731
+    mtype = frame.message_type
+    return {
+        "message_type": MESSAGE_TYPES[mtype] if isinstance(mtype, int) else mtype,
+        "request_id": frame.request_id,
+        "response_status": ["Ok", "Error"][frame.response_status]
+        if isinstance(frame.response_status, int) else frame.response_status,
+        "frame_size": len(frame.frame),
+        "header_size": frame.header_size,
+        "body_size": frame.body_size,
+        "operation_name": text(frame.operation_name),
+        "metadata": {text(k): text(v) for k, v in frame.strings.items()},
+    }
+
+
+def _convert(node: ir.Node, value: Any, where: str):
+    """JSON value -> construct value for one node (strings become bytes)."""
+    if isinstance(node, ir.Bytes):
+        if isinstance(value, str):
+            return value.encode()
+        if isinstance(value, dict) and set(value) == {"hex"}:
+            try:
+                return bytes.fromhex(value["hex"])
+            except ValueError:
+                raise UserError(f"{where}: bad hex string") from None
+        raise UserError(f"{where}: expected a string or {{\"hex\": ...}}")
+    if isinstance(node, ir.Array):
+        if not isinstance(value, list):
+            raise UserError(f"{where}: expected a list")
+        return [_convert(node.element, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(node, ir.Struct):
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: expected an object")
+        known = {f.name: f for f in node.fields}
+        out = {}
+        for key, v in value.items():
+            if key not in known:
+                raise UserError(f"{where}: no field {key!r} (fields: {', '.join(known)})")
+            out[key] = _convert(known[key].node, v, f"{where}.{key}")
+        return out
+    if isinstance(node, ir.Bits):
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: expected an object of bit fields")
+        return value
+    if isinstance(node, (ir.Region, ir.If)):
+        return _convert(node.inner if isinstance(node, ir.Region) else node.then, value, where)
+    if isinstance(node, ir.Switch):
+        return value
+    if isinstance(node, ir.Int) and isinstance(value, str) and node.enum:
+        mapping = dict(node.enum)
+        if value not in mapping:
+            raise UserError(f"{where}: {value!r} is not one of {', '.join(mapping)}")
+        return mapping[value]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{where}: expected an integer")
+    return value
+
+
+def _flatten(node: ir.Struct, obj: dict, vals: dict, arrays: dict) -> None:
+    for f in node.fields:
+        if f.name not in obj:
+            continue
+        value = obj[f.name]
+        inner = f.node.inner if isinstance(f.node, ir.Region) else f.node
+        if isinstance(inner, ir.Struct):
+            _flatten(inner, value, vals, arrays)
+        elif isinstance(inner, ir.Bits):
+            for k, v in value.items():
+                vals[f.path + (k,)] = v
+        elif isinstance(inner, ir.Array):
+            arrays[f.path] = value
+        else:
+            vals[f.path] = value
+
+
+def encode_values(proto: ir.ProtocolIR, obj: Any, where: str) -> bytes:
+    """Build one frame from a JSON object of field values (defaults for the rest)."""
+    module = pyb.load(proto)
+    converted = _convert(proto.frame, obj, where)
+    vals, arrays = {}, {}
+    _flatten(proto.frame, converted, vals, arrays)
+    container = module._fresh(vals)
+    for path, items in arrays.items():
+        holder = container
+        for part in path[:-1]:
+            holder = holder[part]
+        holder[path[-1]] = items
+    try:
+        return module.FRAME_COMPILED.build(container)
+    except Exception as exc:  # construct reports many error types
+        raise UserError(f"{where}: cannot build a frame: {str(exc).splitlines()[-1]}") from None

@@ -1,0 +1,121 @@
+"""A readable summary of a ProtocolIR, printed by ``codecgen check``."""
+
+from __future__ import annotations
+
+from codecgen import ir
+
+
+def _node_text(node: ir.Node) -> str:
+    if isinstance(node, ir.Int):
+        t = node.type
+        text = f"{'i' if t.signed else 'u'}{t.bits}{'' if t.width == 1 else ('be' if t.endian is ir.Endian.BIG else 'le')}"
+        if node.enum:
+            text += " enum{" + ", ".join(f"{k}={v}" for k, v in node.enum) + "}"
+        if node.flags:
+            text += " flags{" + ", ".join(f"{k}=0x{v:x}" for k, v in node.flags) + "}"
+        if node.derived is not None:
+            text += f" = {ir.expr_text(node.derived)} (derived)"
+        return text
+    if isinstance(node, ir.Bits):
+        return f"bits[{node.width * 8}] " + " ".join(
+            f"{b.name}:{'flag' if b.is_flag else b.width}" for b in node.fields)
+    if isinstance(node, ir.Const):
+        return f"const 0x{node.value.hex()}"
+    if isinstance(node, ir.Padding):
+        return f"padding {node.size}"
+    if isinstance(node, ir.VarInt):
+        return "varint"
+    if isinstance(node, ir.Bytes):
+        kind = "string" if node.encoding else "bytes"
+        if node.prefix is not None:
+            return f"{kind} with u{node.prefix.bits} length"
+        if node.prefix_varint:
+            return f"{kind} with varint length"
+        if node.size is None:
+            return f"{kind} to the end of the region"
+        return f"{kind}[{ir.expr_text(node.size)}]"
+    if isinstance(node, ir.Struct):
+        return "struct"
+    if isinstance(node, ir.Array):
+        count = f"u{node.prefix.bits} count" if node.prefix else ir.expr_text(node.count)
+        return f"array[{count}, max {node.max_count}]"
+    if isinstance(node, ir.Region):
+        return f"region with u{node.prefix.bits} length{' (counts itself)' if node.include_length else ''}"
+    if isinstance(node, ir.If):
+        return f"if {ir.expr_text(node.cond)}"
+    if isinstance(node, ir.Switch):
+        return f"switch {ir.expr_text(node.key)} cases {[v for v, _ in node.cases]}"
+    return type(node).__name__
+
+
+def _tree(node: ir.Node, depth: int, lines: list[str]) -> None:
+    children = []
+    if isinstance(node, ir.Struct):
+        children = list(node.fields)
+    elif isinstance(node, ir.Array):
+        return _tree(node.element, depth, lines)
+    elif isinstance(node, ir.Region):
+        return _tree(node.inner, depth, lines)
+    elif isinstance(node, ir.If):
+        return _tree(node.then, depth, lines)
+    elif isinstance(node, ir.Switch):
+        for value, case in node.cases:
+            lines.append("  " * depth + f"case {value}:")
+            _tree(case, depth + 1, lines)
+        if node.default is not None:
+            lines.append("  " * depth + "default:")
+            _tree(node.default, depth + 1, lines)
+        return None
+    for f in children:
+        offset = f"@{f.static_offset}" if f.static_offset is not None else "@?"
+        size = f"{f.static_size}B" if f.static_size is not None else "var"
+        lines.append("  " * depth + f"{f.name:<14} {offset:>5} {size:>5}  {_node_text(f.node)}")
+        _tree(f.node, depth + 1, lines)
+    return None
+
+
+def summarize(proto: ir.ProtocolIR) -> str:
+    r = proto.roles
+    lines = [
+        f"protocol   {proto.name}   codec {proto.codec_name}   max frame {proto.max_frame_size} bytes",
+        "frame:",
+    ]
+    _tree(proto.frame, 1, lines)
+    lines.append("roles:")
+    lines.append(f"  request id      {ir.dotted(r.request_id) if r.request_id else '(none: 0)'}")
+    if r.message_type_rules:
+        for rule in r.message_type_rules:
+            lines.append(f"  message type    {rule.type.name:<10} when {ir.expr_text(rule.when)}")
+    lines.append("  message type    otherwise by direction (framework preset)")
+    if r.response_error is not None:
+        lines.append(f"  response error  when {ir.expr_text(r.response_error)}")
+    for k in r.routing_keys:
+        lines.append(f"  routing key     {k.key} = {ir.dotted(k.path)} ({k.render.value})")
+    if r.operation_name:
+        name = "".join(p.text if p.path is None else "{" + ir.dotted(p.path) + "}" for p in r.operation_name)
+        lines.append(f"  operation name  {name}")
+    if r.body:
+        lines.append(f"  body            {ir.dotted(r.body)}")
+    if r.header_map:
+        lines.append(f"  header map      {ir.dotted(r.header_map.array)} "
+                     f"({r.header_map.key_field} -> {r.header_map.value_field})")
+    for fh in r.fixed_headers:
+        lines.append(f"  fixed header    {fh.key} -> {ir.dotted(fh.path)}")
+    lines.append(f"  mutation drops  {', '.join(r.drop_keys)}; prefixes {', '.join(r.drop_prefixes)}")
+    for title, reply in (("error reply", r.error_reply), ("heartbeat reply", r.heartbeat_reply)):
+        if reply is None:
+            continue
+        parts = []
+        for path, value in reply.values:
+            if value.kind is ir.ValueKind.LITERAL:
+                parts.append(f"{ir.dotted(path)}={value.literal!r}")
+            elif value.kind is ir.ValueKind.ERROR_CODE:
+                parts.append(f"{ir.dotted(path)}=" + "{" + ", ".join(f"{e.name}:{c}" for e, c in value.codes) + "}")
+            elif value.kind is ir.ValueKind.METADATA:
+                parts.append(f"{ir.dotted(path)}=metadata[{value.key}]")
+            else:
+                parts.append(f"{ir.dotted(path)}={value.kind.value}")
+        lines.append(f"  {title:<15} {'; '.join(parts) or '(all defaults)'}")
+    if r.heartbeat_when is not None:
+        lines.append(f"  heartbeat       when {ir.expr_text(r.heartbeat_when)}")
+    return "\n".join(lines)
