@@ -50,3 +50,47 @@ def role_exprs(proto: ir.ProtocolIR) -> list[ir.Expr]:
     if r.response_error is not None:
         out.append(r.response_error)
     return out
+
+
+def early_size_checks(proto: ir.ProtocolIR) -> dict[ir.Path, list[tuple[ir.Path, int, ir.Expr]]]:
+    """Size checks to run as soon as their inputs are read, before the bytes in between.
+
+    For a ``Bytes(size)`` whose size depends only on earlier fields, where every
+    field between the last of those and the bytes has a fixed size, the size is
+    checked right after that last input is read: a length beyond the limit is
+    refused as soon as it is readable, not once the fixed fields after it arrive.
+    Returns {path read last: [(sized field, bytes in between, size expression)]}.
+    """
+    checks: dict[ir.Path, list] = {}
+
+    def visit_struct(st: ir.Struct):
+        fields = list(st.fields)
+        for i, f in enumerate(fields):
+            node = f.node
+            if isinstance(node, ir.Region):
+                if isinstance(node.inner, ir.Struct):
+                    visit_struct(node.inner)
+            elif isinstance(node, ir.Struct):
+                visit_struct(node)
+            if not (isinstance(node, ir.Bytes) and node.size is not None):
+                continue
+            refs = set(ir.expr_refs(node.size))
+            last = max((j for j in range(i) if _reads(fields[j], refs)), default=None)
+            if last is None or last == i - 1:
+                continue
+            between = fields[last + 1:i]
+            if all(b.static_size is not None and not isinstance(b.node, (ir.If, ir.Switch))
+                   for b in between):
+                gap = sum(b.static_size for b in between)
+                checks.setdefault(fields[last].path, []).append((f.path, gap, node.size))
+
+    visit_struct(proto.frame)
+    return checks
+
+
+def _reads(field: ir.Field, refs: set) -> bool:
+    if field.path in refs:
+        return True
+    if isinstance(field.node, ir.Bits):
+        return any(field.path + (b.name,) in refs for b in field.node.fields)
+    return False

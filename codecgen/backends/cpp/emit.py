@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
 from codecgen import ir
-from codecgen.analysis import decode_refs
+from codecgen.analysis import decode_refs, early_size_checks
 from codecgen.frontend.layout import min_size
 
 Accessor = Callable[[ir.Path], str]
@@ -279,6 +279,7 @@ class ParseEmitter:
         self.proto = proto
         self.model = model
         self.refs = decode_refs(proto)
+        self.early = early_size_checks(proto)
         self.out = Lines(1)
         self.scope: Dict[ir.Path, str] = {}  # array path -> entry variable in the loop
 
@@ -317,6 +318,15 @@ class ParseEmitter:
     def struct(self, st: ir.Struct, limit: str):
         for f in st.fields:
             self.field(f.path, f.node, limit)
+            for target, gap, size in self.early.get(f.path, ()):
+                self.early_check(target, gap, size, limit)
+
+    def early_check(self, target: ir.Path, gap: int, size: ir.Expr, limit: str):
+        """Refuses a size for a later field as soon as its inputs are read."""
+        o = self.out
+        where = "frame." + ir.dotted(target)
+        o(f"// {ir.dotted(target)}: its size is known now, {gap} bytes ahead: refuse it early.")
+        o(f'need(buffer, cursor + {gap}, {self.expr(size)}, {limit}, "{where}");')
 
     def read_int(self, t: ir.IntType, target: str):
         self.out(f"{target} = buffer.peek{endian_word(t)}Int<{int_template(t)}>(cursor);")

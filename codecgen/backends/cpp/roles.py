@@ -69,11 +69,18 @@ class RoleEmitter:
         r = self.proto.roles
         if r.message_type_rules:
             o("// Message type: the first rule that holds; otherwise the framework's preset.")
+            o(f"const bool upstream = metadata.getMessageType() == {MT}::Response;")
             keyword = "if"
             for rule in r.message_type_rules:
                 o(f"{keyword} ({self.expr.cond(rule.when)}) {{")
                 o(f"  metadata.setMessageType({MT}::{rule.type.name});")
                 keyword = "} else if"
+            o("}")
+            o("// The framework asserts that upstream frames are responses: refuse anything else.")
+            o(f"if (upstream && metadata.getMessageType() != {MT}::Response &&")
+            o(f"    metadata.getMessageType() != {MT}::Error &&")
+            o(f"    metadata.getMessageType() != {MT}::Heartbeat) {{")
+            o(f'  throw EnvoyException("{self.proto.name}: a request frame arrived from upstream");')
             o("}")
         if r.response_error is not None:
             o(f"// Response status: Error when {ir.expr_text(r.response_error)}.")

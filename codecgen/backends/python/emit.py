@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Iterator, List, Optional
 
 from codecgen import ir
-from codecgen.analysis import decode_refs
+from codecgen.analysis import decode_refs, early_size_checks
 from codecgen.frontend.layout import min_size
 
 _PY_OPS = {"//": "_floordiv", "%": "_mod"}
@@ -146,6 +146,7 @@ class WalkerEmitter:
         self.proto = proto
         self.code = Code()
         self.referenced = decode_refs(proto)
+        self.early = early_size_checks(proto)
 
     def emit(self) -> str:
         c = self.code
@@ -169,6 +170,18 @@ class WalkerEmitter:
     def struct(self, st: ir.Struct, lim: str):
         for f in st.fields:
             self.field(f.path, f.node, lim)
+            for target, gap, size in self.early.get(f.path, ()):
+                self.early_check(target, gap, size, lim)
+
+    def early_check(self, target: ir.Path, gap: int, size: ir.Expr, lim: str):
+        c = self.code
+        where = "frame." + ir.dotted(target)
+        c(f"# {where}: its size is known now, {gap} bytes before it")
+        c(f"size = {self.expr(size)}")
+        c("if size < 0:")
+        c(f"    raise ProtocolError('{where}: negative length ' + str(size))")
+        c(f"if c + {gap} + size > {lim}:")
+        c(f"    raise ProtocolError('{where}: needs ' + str(c + {gap} + size) + ' bytes, beyond the limit ' + str({lim}))")
 
     def field(self, path: ir.Path, node: ir.Node, lim: str):
         c = self.code
