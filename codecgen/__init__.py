@@ -4,6 +4,9 @@ A spec is a Python module exporting ``PROTOCOL = codecgen.Protocol(...)``.
 """
 
 from codecgen.spec import (  # noqa: F401
+    DIRECTION,
+    REQUEST,
+    RESPONSE,
     DEFAULT_DROP_KEYS,
     DEFAULT_DROP_PREFIXES,
     ERROR_MESSAGE,

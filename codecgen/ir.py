@@ -30,6 +30,10 @@ from typing import Optional, Tuple, Union
 Path = Tuple[str, ...]
 
 
+# The pseudo-field holding the frame's direction (0 request, 1 response): see spec.DIRECTION.
+DIRECTION_PATH: "Path" = ("@direction",)
+
+
 def dotted(path: Path) -> str:
     return ".".join(path)
 
@@ -86,6 +90,10 @@ def expr_refs(expr: Expr) -> list[Path]:
     if isinstance(expr, UnOp):
         return expr_refs(expr.operand)
     return []
+
+
+def uses_direction(expr: "Expr") -> bool:
+    return DIRECTION_PATH in expr_refs(expr)
 
 
 def expr_text(expr: Expr) -> str:

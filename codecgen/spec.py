@@ -13,6 +13,9 @@ from typing import Any, Mapping, Optional, Sequence, Union
 from codecgen.ir import ErrorType, MessageType, Render
 
 __all__ = [
+    "DIRECTION",
+    "REQUEST",
+    "RESPONSE",
     "Protocol",
     "When",
     "Key",
@@ -30,6 +33,15 @@ __all__ = [
     "DEFAULT_DROP_KEYS",
     "DEFAULT_DROP_PREFIXES",
 ]
+
+from construct import this as _this
+
+# The direction a frame travels, for layouts that differ between requests and responses
+# (Kafka): ``If(DIRECTION == REQUEST, ...)`` in the frame's top-level Struct.  Decode knows it
+# from the framework (downstream: request), encode from the message type, replies are responses.
+DIRECTION = _this._._direction
+REQUEST = 0
+RESPONSE = 1
 
 DEFAULT_DROP_KEYS = ("x-envoy-peer-metadata", "x-envoy-peer-metadata-id")
 DEFAULT_DROP_PREFIXES = ("x-meta-protocol-",)

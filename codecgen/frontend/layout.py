@@ -97,7 +97,7 @@ def min_size(node: ir.Node) -> int:
 
 
 def _scalar_paths(root: ir.Node) -> dict:
-    found = {}
+    found = {ir.DIRECTION_PATH: ir.Int(type=ir.IntType(1, False, ir.Endian.BIG))}
     for f in ir.iter_fields(root):
         found[f.path] = f.node
         if isinstance(f.node, ir.Bits):
@@ -163,3 +163,70 @@ def check_frame(protocol: str, frame: ir.Struct) -> None:
             check_expr_kinds(expr.operand, path)
 
     check_struct(frame, False)
+    _check_shapes(protocol, frame, known, fail)
+
+
+def _check_shapes(protocol: str, frame: ir.Struct, known: dict, fail) -> None:
+    """Shapes every backend supports, refused here rather than in a backend."""
+    derived = {p for p, n in known.items() if isinstance(n, ir.Int) and n.derived is not None}
+    members: dict[str, ir.Path] = {}
+    seen: dict[ir.Path, object] = {}
+
+    def conditions(node, path):
+        exprs = [node.cond] if isinstance(node, ir.If) else [node.key]
+        for e in exprs:
+            for ref in ir.expr_refs(e):
+                if ref in derived:
+                    raise fail(path, f"the condition reads {ir.dotted(ref)!r}, a derived (Rebuild) "
+                                     "field; conditions may read plain fields only")
+
+    def element_ok(node, path):
+        for inner in _descendants(node):
+            if isinstance(inner, (ir.Array, ir.Region, ir.If, ir.Switch)):
+                raise fail(path, f"array elements may hold integers, bit fields, constants and "
+                                 f"bytes only, not {type(inner).__name__}")
+            if isinstance(inner, ir.Struct) and inner is not node:
+                raise fail(path, "array elements may not nest structs")
+
+    def visit(node, path):
+        if isinstance(node, (ir.If, ir.Switch)):
+            conditions(node, path)
+        if isinstance(node, ir.Switch):
+            for value, case in node.cases:
+                if not isinstance(case, ir.Struct):
+                    raise fail(path, f"Switch case {value} must be a Struct (wrap the field in "
+                                     "Struct(...)) so each case has its own field names")
+            if node.default is not None and not isinstance(node.default, ir.Struct):
+                raise fail(path, "the Switch default must be a Struct or Pass")
+        if isinstance(node, ir.Array):
+            element_ok(node.element, path)
+
+    for f in ir.iter_fields(frame):
+        visit(f.node, f.path)
+        previous = seen.get(f.path)
+        if previous is not None and previous != f.node:
+            raise fail(f.path, "declared twice with different types (in two Switch cases?)")
+        seen[f.path] = f.node
+        name = "_".join(f.path)
+        if members.get(name, f.path) != f.path:
+            raise fail(f.path, f"its flattened name {name!r} collides with field "
+                               f"{ir.dotted(members[name])!r}; rename one of them")
+        members[name] = f.path
+
+
+def _descendants(node):
+    yield node
+    if isinstance(node, ir.Struct):
+        for f in node.fields:
+            yield from _descendants(f.node)
+    elif isinstance(node, ir.Array):
+        yield from _descendants(node.element)
+    elif isinstance(node, ir.Region):
+        yield from _descendants(node.inner)
+    elif isinstance(node, ir.If):
+        yield from _descendants(node.then)
+    elif isinstance(node, ir.Switch):
+        for _, c in node.cases:
+            yield from _descendants(c)
+        if node.default is not None:
+            yield from _descendants(node.default)

@@ -367,6 +367,8 @@ class Lowerer:
             names.append(field)
             node = parent
         names.reverse()
+        if names and names[-1] == "_direction" and all(n == "_" for n in names[:-1]):
+            return ir.Ref(ir.DIRECTION_PATH)
         base = list(ctx)
         resolved = []
         for i, name in enumerate(names):

@@ -149,10 +149,9 @@ class _Roles:
         body = self.p.body
         if body is None:
             node = self.nodes.get(("body",))
-            if isinstance(node, (ir.Bytes, ir.Region)):
-                return ("body",)
-            return None
-        return self.path("body", body, (ir.Bytes, ir.Region), "the body must be a bytes or Prefixed field")
+            return ("body",) if isinstance(node, ir.Bytes) and ("body",) not in self.in_array else None
+        return self.path("body", body, (ir.Bytes,),
+                         "the body must be a bytes field (Bytes, GreedyBytes or Prefixed(..., GreedyBytes))")
 
     def header_map(self):
         hm = self.p.headers
@@ -270,6 +269,12 @@ class _Roles:
 
 def lower_roles(protocol: S.Protocol, frame: ir.Struct, scope: Scope) -> ir.Roles:
     r = _Roles(protocol, frame, scope)
+    body = r.body()
+    for key, source in protocol.routing_keys.items():
+        field = source.field if isinstance(source, S.Key) else source
+        if body is not None and field == ir.dotted(body):
+            raise r.fail(f"routing_keys.{key}", "the body is never copied out of the frame; "
+                                                "route on a header field")
     drop_keys, drop_prefixes = r.drop()
     heartbeat = protocol.heartbeat
     response_error = None
@@ -286,7 +291,7 @@ def lower_roles(protocol: S.Protocol, frame: ir.Struct, scope: Scope) -> ir.Role
         fixed_headers=r.fixed_headers(),
         drop_keys=drop_keys,
         drop_prefixes=drop_prefixes,
-        body=r.body(),
+        body=body,
         error_reply=r.reply("error_reply", protocol.error_reply),
         heartbeat_when=r.expr("heartbeat.when", heartbeat.when) if heartbeat else None,
         heartbeat_reply=r.reply("heartbeat.reply", heartbeat.reply) if heartbeat else None,

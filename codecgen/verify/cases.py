@@ -64,8 +64,8 @@ class CaseMaker:
         self.rng = rng
         self.codec = module.Codec()
 
-    def frame(self) -> bytes:
-        return random_frame(self.proto, self.module, self.rng)
+    def frame(self, direction: str = "request") -> bytes:
+        return random_frame(self.proto, self.module, self.rng, direction=direction)
 
     def direction(self) -> str:
         return self.rng.choice(["request", "response"])
@@ -93,28 +93,31 @@ class CaseMaker:
                         return
 
     def roundtrip(self):
-        yield {"kind": "roundtrip", "direction": self.direction(), "data": self.frame(), "chunks": []}
+        direction = self.direction()
+        yield {"kind": "roundtrip", "direction": direction, "data": self.frame(direction), "chunks": []}
 
     def split(self):
         direction = self.direction()
-        one = self.frame()
+        one = self.frame(direction)
         points = range(1, len(one)) if len(one) <= 64 else self.rng.sample(range(1, len(one)), 48)
         for point in points:
             yield {"kind": "split", "direction": direction, "data": one, "chunks": [point]}
-        three = one + self.frame() + self.frame()
+        three = one + self.frame(direction) + self.frame(direction)
         for _ in range(8):
             a, b = sorted(self.rng.sample(range(0, len(three) + 1), 2))
             yield {"kind": "split", "direction": direction, "data": three, "chunks": [a, b - a]}
 
     def bytewise(self):
-        data = self.frame() + self.frame()
-        yield {"kind": "bytewise", "direction": self.direction(), "data": data, "chunks": [1] * len(data)}
+        direction = self.direction()
+        data = self.frame(direction) + self.frame(direction)
+        yield {"kind": "bytewise", "direction": direction, "data": data, "chunks": [1] * len(data)}
 
     def truncated(self):
-        frame = self.frame()
+        direction = self.direction()
+        frame = self.frame(direction)
         for cut in sorted({0, 1, len(frame) // 2, len(frame) - 1, self.rng.randrange(len(frame))}):
             if 0 <= cut < len(frame):
-                yield {"kind": "truncated", "direction": self.direction(), "data": frame[:cut], "chunks": []}
+                yield {"kind": "truncated", "direction": direction, "data": frame[:cut], "chunks": []}
 
     def garbage(self):
         frame = bytearray(self.frame())
@@ -140,7 +143,7 @@ class CaseMaker:
 
     def mutation(self):
         direction = self.direction()
-        frame = self.frame()
+        frame = self.frame(direction)
         keys = self.keys_of(frame, direction)
         for mutation in _mutations(self.rng, keys):
             for path in ("request", "response"):

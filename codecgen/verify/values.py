@@ -17,14 +17,14 @@ from codecgen.analysis import decode_refs
 
 
 class ValueGen:
-    def __init__(self, proto: ir.ProtocolIR, rng: random.Random, max_bytes: int = 24):
+    def __init__(self, proto: ir.ProtocolIR, rng: random.Random, max_bytes: int = 24, direction: int = 0):
         self.proto = proto
         self.rng = rng
         self.max_bytes = max_bytes
         self.sizing = decode_refs(proto)
         self.derived = {f.path for f in ir.iter_fields(proto.frame)
                         if isinstance(f.node, ir.Int) and f.node.derived is not None}
-        self.values: Dict[ir.Path, Any] = {}
+        self.values: Dict[ir.Path, Any] = {ir.DIRECTION_PATH: direction}
         self.header_map = proto.roles.header_map
 
     # ------------------------------------------------------------------ leaves
@@ -165,9 +165,9 @@ class _Unbuildable(Exception):
 _SKIP = object()
 
 
-def random_values(proto: ir.ProtocolIR, rng: random.Random) -> Optional[dict]:
+def random_values(proto: ir.ProtocolIR, rng: random.Random, direction: int = 0) -> Optional[dict]:
     """A container-shaped dict of valid values, or None when this draw cannot build."""
-    gen = ValueGen(proto, rng)
+    gen = ValueGen(proto, rng, direction=direction)
     out: dict = {}
     try:
         gen.struct(proto.frame, out)
@@ -176,19 +176,21 @@ def random_values(proto: ir.ProtocolIR, rng: random.Random) -> Optional[dict]:
     return out
 
 
-def random_frame(proto: ir.ProtocolIR, module, rng: random.Random, attempts: int = 50) -> bytes:
+def random_frame(proto: ir.ProtocolIR, module, rng: random.Random, attempts: int = 50,
+                 direction: str = "request") -> bytes:
     """A valid frame built by the reference codec (``module`` from backends.python.load)."""
+    d = 0 if direction == "request" else 1
     for _ in range(attempts):
-        values = random_values(proto, rng)
+        values = random_values(proto, rng, d)
         if values is None:
             continue
         try:
-            frame = module.FRAME_COMPILED.build(values)
+            frame = module.FRAME_COMPILED.build(values, _direction=d)
         except Exception:  # noqa: BLE001 - an unlucky draw (e.g. a derived value overflowing)
             continue
         if len(frame) <= proto.max_frame_size:
             try:
-                size = module.Codec().frame_size(frame)
+                size = module.Codec().frame_size(frame, direction)
             except module.ProtocolError:
                 continue
             if size == len(frame):

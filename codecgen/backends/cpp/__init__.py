@@ -37,6 +37,7 @@ def render(proto: ir.ProtocolIR, target: Optional[str] = None) -> dict[str, str]
         "members": model.members,
         "entries": model.entries,
         "has_body": r.body is not None,
+        "body_field": ir.dotted(r.body) if r.body else "the spec names no body",
         "parse": ParseEmitter(proto, model).emit(),
         "write": WriteEmitter(proto, model).emit(),
         "to_metadata": to_metadata,

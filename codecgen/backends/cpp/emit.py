@@ -24,6 +24,8 @@ Accessor = Callable[[ir.Path], str]
 
 
 def member(path: ir.Path) -> str:
+    if path == ir.DIRECTION_PATH:
+        return "direction"
     return "_".join(p.lstrip("_") or "x" for p in path)
 
 
@@ -231,9 +233,7 @@ class FrameModel:
                 self._add(out, Member(ctype, bname, f"{where}.{b.name}", "0"))
         elif isinstance(node, ir.Bytes):
             if path == self.body and not in_entry:
-                self._add(out, Member("uint64_t", "body_offset", f"{where}: offset in the source buffer", "0"))
-                self._add(out, Member("uint64_t", "body_length", f"{where}: payload size", "0"))
-                self._add(out, Member("std::string", "body", f"{where}: payload of a reply built locally"))
+                pass  # body_offset, body_length and body are members of every Frame
             else:
                 self._add(out, Member("std::string", mname, where))
         elif isinstance(node, ir.Struct):

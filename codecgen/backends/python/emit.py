@@ -19,6 +19,8 @@ _PY_OPS = {"//": "_floordiv", "%": "_mod"}
 
 
 def ident(path: ir.Path) -> str:
+    if path == ir.DIRECTION_PATH:
+        return "direction"
     return "_".join(p.lstrip("_") or "x" for p in path).replace("-", "_")
 
 
@@ -95,6 +97,8 @@ class ConstructEmitter:
     def expr(self, e: ir.Expr, ctx: ir.Path) -> str:
         if isinstance(e, ir.Lit):
             return repr(e.value)
+        if isinstance(e, ir.Ref) and e.path == ir.DIRECTION_PATH:
+            return "this" + "._" * (len(ctx) + 1) + "._direction"
         if isinstance(e, (ir.Ref, ir.LenOf)):
             common = 0
             while common < min(len(ctx), len(e.path) - 1) and ctx[common] == e.path[common]:
@@ -151,7 +155,8 @@ class WalkerEmitter:
     def emit(self) -> str:
         c = self.code
         for path in sorted(self.referenced):
-            c(f"v_{ident(path)} = 0")
+            if path != ir.DIRECTION_PATH:
+                c(f"v_{ident(path)} = 0")
         c("c = 0")
         c("lim = MAX_FRAME_SIZE")
         self.struct(self.proto.frame, "lim")
@@ -446,6 +451,8 @@ class FreshEmitter:
 
     def leaf(self, path, name, node, holder, element):
         c = self.code
+        if holder == "c" and not element and path == self.proto.frame.fields[0].path:
+            c("c['@direction'] = 1  # replies are responses")
         slot = f"{holder}[{name!r}]"
         get = "None" if element else f"vals.get({path!r}, {self.default(node)})"
         if isinstance(node, (ir.Const, ir.Padding)):
