@@ -76,5 +76,7 @@ PROTOCOL = Protocol(
         }, default=INTERNAL),
         "body": ERROR_MESSAGE,
     },
+    sample_response={"flags.response": 1, "header.status": OK},
+    sample_heartbeat={"flags.heartbeat": 1},
     doc=__doc__,
 )

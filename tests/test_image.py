@@ -807,19 +807,16 @@ def standin_pins(standin_images, tmp_path, monkeypatch):
     return pins.get_target()
 
 
-SPEC_STUB = """\
-class _Protocol:  # stand-in for codecgen.Protocol: verify needs only the name and keys
-    def __init__(self, name):
-        self.name = name
-        self.routing_keys = {"cmd": "header.cmd"}
-
-
-PROTOCOL = _Protocol(%r)
-"""
+AWESOMERPC = (HERE.parent / "protocols" / "awesomerpc.py").read_text()
+SPEC_STUB = AWESOMERPC.replace('name="awesomerpc"', "name=%r")
+assert SPEC_STUB != AWESOMERPC
 
 
 @docker_test
-def test_end_to_end_build_extract_verify(dockerd, standin_pins, tmp_path, capsys):
+def test_end_to_end_build_extract_verify(dockerd, standin_pins, tmp_path, capsys, monkeypatch):
+    # The stand-in envoy starts and lists its listener but proxies no traffic, so the
+    # traffic checks (codecgen.sample.proxy_checks, tested in test_sample.py) are off here.
+    monkeypatch.setattr(image_cli, "TRAFFIC_CHECK", None)
     codec = renamed_sample(tmp_path, "samplerpc")
     context_dir, log = tmp_path / "ctx", tmp_path / "build.log"
     argv = ["image", "build", "--codec-dir", f"samplerpc={codec}", "--tag", "codecgen-test/mpp:1",

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import runpy
 import socket
 import sys
 import tempfile
@@ -49,7 +48,23 @@ GENERATE: Optional[Callable[[Path, Path, str], None]] = None
 #: with the Python reference codec; raises VerifyFailed on a wrong route or a missing
 #: mutation.  None: verify checks only that the image's envoy starts with the codec
 #: and the listener.
-TRAFFIC_CHECK: Optional[Callable[..., None]] = None
+def _traffic_check(spec: Path, listen: int, ports: tuple, key: str, values: tuple,
+                   mutation: dict) -> None:
+    """Serve v1/v2 with the reference codec and check routing, mutation, errors, heartbeat."""
+    from codecgen.sample import CheckFailed, Sample, SampleServer, proxy_checks
+
+    sample = Sample.load(str(spec))
+    servers = [SampleServer(sample, port, name).start() for port, name in zip(ports, ("v1", "v2"))]
+    try:
+        proxy_checks(sample, listen, key, values, mutation, report=lambda line: print(f"verify: {line}"))
+    except CheckFailed as exc:
+        raise VerifyFailed(str(exc)) from None
+    finally:
+        for server in servers:
+            server.stop()
+
+
+TRAFFIC_CHECK: Optional[Callable[..., None]] = _traffic_check
 
 BOOTSTRAP_IN_CONTAINER = "/tmp/codecgen-bootstrap.yaml"
 
@@ -194,14 +209,9 @@ def _free_ports(n: int) -> List[int]:
 
 
 def _spec_protocol(spec: str):
-    try:
-        namespace = runpy.run_path(spec)
-    except Exception as exc:  # a spec is user code; report, don't trace back
-        raise UserError(f"{spec}: cannot load the spec ({type(exc).__name__}: {exc})") from None
-    proto = namespace.get("PROTOCOL")
-    if proto is None or not getattr(proto, "name", None):
-        raise UserError(f"{spec}: defines no PROTOCOL = Protocol(...)")
-    return proto
+    from codecgen.frontend import load_spec
+
+    return load_spec(spec)
 
 
 def _wait_ready(admin_port: int, cid: str, base_url: Optional[str], timeout: float) -> None:

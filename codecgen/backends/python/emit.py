@@ -452,7 +452,7 @@ class FreshEmitter:
     def leaf(self, path, name, node, holder, element):
         c = self.code
         if holder == "c" and not element and path == self.proto.frame.fields[0].path:
-            c("c['@direction'] = 1  # replies are responses")
+            c("c['@direction'] = direction  # local replies are responses (1)")
         slot = f"{holder}[{name!r}]"
         get = "None" if element else f"vals.get({path!r}, {self.default(node)})"
         if isinstance(node, (ir.Const, ir.Padding)):

@@ -1,0 +1,310 @@
+"""Sample server and client for any spec, built on the generated Python reference codec.
+
+``codecgen serve`` answers every request with a valid response whose body says
+who answered and which metadata keys it received; ``codecgen call`` sends
+requests carrying chosen routing keys and prints the responses.  ``image
+verify`` and the e2e suite use both through a proxy.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from codecgen import ir
+from codecgen.backends import python as pyb
+from codecgen.errors import UserError
+from codecgen.spec import Protocol
+
+BODY_PREFIX = b"codecgen:"
+
+
+@dataclass
+class Sample:
+    """A protocol's IR, its reference codec module and the spec's sample settings."""
+
+    proto: ir.ProtocolIR
+    module: object
+    response_values: dict
+    heartbeat_values: dict
+
+    @classmethod
+    def load(cls, spec_path: str) -> "Sample":
+        from codecgen.frontend import load_spec, lower
+
+        protocol: Protocol = load_spec(spec_path)
+        proto = lower(protocol, spec_file=spec_path)
+        response = {tuple(k.split(".")): v for k, v in dict(protocol.sample_response).items()}
+        heartbeat = {tuple(k.split(".")): v for k, v in dict(protocol.sample_heartbeat).items()}
+        return cls(proto, pyb.load(proto), response, heartbeat)
+
+    # ------------------------------------------------------------------ requests
+
+    def heartbeat(self, request_id: int) -> Optional[bytes]:
+        """A heartbeat request (None when the spec gives no sample_heartbeat)."""
+        if not self.heartbeat_values:
+            return None
+        return self.request({}, request_id, extra=self.heartbeat_values)
+
+    def request(self, keys: dict[str, str], request_id: int, body: bytes = b"",
+                extra: Optional[dict] = None) -> bytes:
+        """A request frame with ``keys`` set on the fields (or headers) they route on."""
+        r = self.proto.roles
+        vals: dict = dict(extra or {})
+        entries = []
+        by_key = {k.key: k for k in r.routing_keys}
+        fixed = {f.key: f.path for f in r.fixed_headers}
+        for key, text in keys.items():
+            if key in by_key:
+                vals[by_key[key].path] = self._convert(by_key[key].path, text, key)
+            elif key in fixed:
+                vals[fixed[key]] = self._convert(fixed[key], text, key)
+            elif r.header_map is not None:
+                entries.append({r.header_map.key_field: key.encode(), r.header_map.value_field: text.encode()})
+            else:
+                known = ", ".join(list(by_key) + list(fixed)) or "none"
+                raise UserError(f"--key {key}: not a routing key of {self.proto.name} (keys: {known})")
+        if r.request_id is not None:
+            vals[r.request_id] = self._fit(r.request_id, request_id)
+        if r.body is not None:
+            vals[r.body] = body
+        container = self.module._fresh(vals, 0)
+        if r.header_map is not None and entries:
+            _set(container, r.header_map.array, entries)
+        return self.module.FRAME_COMPILED.build(container, _direction=0)
+
+    def _node(self, path):
+        return pyb._node(self.proto, path)
+
+    def _convert(self, path, text: str, key: str):
+        node = self._node(path)
+        if isinstance(node, ir.Bytes):
+            return text.encode()
+        names = dict(getattr(node, "enum", ()))
+        if text in names:
+            return names[text]
+        try:
+            return int(text, 0)
+        except ValueError:
+            raise UserError(f"--key {key}={text}: {ir.dotted(path)} is an integer field") from None
+
+    def _fit(self, path, value: int) -> int:
+        bits, _, _, signed = pyb._int_bounds(self._node(path))
+        return self.module._fit(value, bits, signed)
+
+    # ------------------------------------------------------------------ responses
+
+    def response(self, frame: bytes, md, name: str) -> bytes:
+        """The answer to one decoded request: the request with the spec's sample_response
+        values and a body naming the server and the keys it received."""
+        container = self.module.Codec().parse(frame, 0)
+        for path, value in self.response_values.items():
+            _set(container, path, value)
+        body = BODY_PREFIX + json.dumps({
+            "server": name,
+            "request_id": md.request_id,
+            "keys": {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in md.strings.items()},
+        }, sort_keys=True).encode()
+        if self.proto.roles.body is not None:
+            _set(container, self.proto.roles.body, body)
+        return self.module.FRAME_COMPILED.build(container, _direction=1)
+
+
+def _set(container, path, value) -> None:
+    holder = container
+    for part in path[:-1]:
+        holder = holder[part]
+    holder[path[-1]] = value
+
+
+def body_report(module, md, frame: bytes, proto: ir.ProtocolIR) -> Optional[dict]:
+    """The JSON a sample server put in a response body, or None."""
+    if proto.roles.body is None:
+        return None
+    container = module.Codec().parse(frame, 1)
+    body = container
+    for part in proto.roles.body:
+        body = body[part]
+    if not bytes(body).startswith(BODY_PREFIX):
+        return None
+    try:
+        return json.loads(bytes(body)[len(BODY_PREFIX):])
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- server
+
+
+class SampleServer:
+    """A threaded TCP server on 127.0.0.1 answering with ``Sample.response``."""
+
+    def __init__(self, sample: Sample, port: int, name: str, host: str = "127.0.0.1",
+                 log: Callable[[str], None] = lambda line: None):
+        self.sample = sample
+        self.name = name
+        self.log = log
+        self.sock = socket.create_server((host, port), reuse_port=False)
+        self.port = self.sock.getsockname()[1]
+        self.requests = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def serve_forever(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            t = threading.Thread(target=self._connection, args=(conn,), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def start(self) -> "SampleServer":
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.sock.close()
+
+    def _connection(self, conn: socket.socket) -> None:
+        codec = self.sample.module.Codec()
+        buf = bytearray()
+        conn.settimeout(0.5)
+        with conn:
+            while not self._stop.is_set():
+                try:
+                    data = conn.recv(65536)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                buf += data
+                while buf:
+                    try:
+                        md = codec.decode(buf, "request")
+                    except self.sample.module.ProtocolError as exc:
+                        self.log(f"{self.name}: closing a connection: {exc}")
+                        return
+                    if md is None:
+                        break
+                    self.requests += 1
+                    reply = self._answer(codec, md)
+                    if reply:
+                        conn.sendall(reply)
+
+    def _answer(self, codec, md) -> bytes:
+        keys = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in md.strings.items()}
+        self.log(f"{self.name}: {md.message_type} {md.request_id} keys {json.dumps(keys, sort_keys=True)}")
+        if md.message_type == "Heartbeat":
+            return codec.heartbeat(md)
+        if md.message_type != "Request":
+            return b""
+        return self.sample.response(md.frame, md, self.name)
+
+
+# --------------------------------------------------------------------------- client
+
+
+def call(sample: Sample, host: str, port: int, keys: dict[str, str], count: int = 1,
+         timeout: float = 5.0, first_id: int = 1) -> list[dict]:
+    """Send ``count`` requests on one connection; return each response as a JSON-ready dict."""
+    codec = sample.module.Codec()
+    out = []
+    try:
+        conn = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise UserError(f"--to {host}:{port}: {exc.strerror or exc}") from None
+    with conn:
+        buf = bytearray()
+        for i in range(count):
+            request_id = first_id + i
+            conn.sendall(sample.request(keys, request_id, body=b"hello from codecgen call"))
+            md = None
+            while md is None:
+                try:
+                    md = codec.decode(buf, "response")
+                except sample.module.ProtocolError as exc:
+                    raise UserError(f"--to {host}:{port}: the response is not a valid "
+                                    f"{sample.proto.name} frame: {exc}") from None
+                if md is not None:
+                    break
+                try:
+                    data = conn.recv(65536)
+                except socket.timeout:
+                    raise UserError(f"--to {host}:{port}: no response within {timeout:g}s") from None
+                if not data:
+                    raise UserError(f"--to {host}:{port}: connection closed before a response")
+                buf += data
+            result = md.as_json()
+            result["sent_request_id"] = request_id
+            result["answer"] = body_report(sample.module, md, md.frame, sample.proto)
+            out.append(result)
+    return out
+
+
+# --------------------------------------------------------------------------- proxy checks
+
+
+class CheckFailed(Exception):
+    """A traffic check through a proxy did not hold."""
+
+
+def _one(sample: Sample, port: int, keys: dict, request_id: int) -> dict:
+    return call(sample, "127.0.0.1", port, keys, count=1, first_id=request_id)[0]
+
+
+def proxy_checks(sample: Sample, proxy_port: int, key: str, values: tuple[str, str],
+                 mutation: dict[str, str], report: Callable[[str], None]) -> None:
+    """Through a proxy on ``proxy_port`` whose routes send ``key=values[0]`` to the server
+    named v1 (with ``mutation``) and ``key=values[1]`` to v2: routing, the mutation, the
+    codec's error reply for an unrouted request, and the heartbeat.  Raises CheckFailed."""
+    for request_id, (value, server) in enumerate(zip(values, ("v1", "v2")), start=101):
+        got = _one(sample, proxy_port, {key: value}, request_id)
+        answer = got.get("answer") or {}
+        if answer.get("server") != server:
+            raise CheckFailed(f"{key}={value} reached {answer.get('server')!r}, expected {server!r}")
+        if got["request_id"] != request_id:
+            raise CheckFailed(f"response request id {got['request_id']} != {request_id}")
+        report(f"check routing: {key}={value} answered by {server}  OK")
+        if server == "v1":
+            has_headers = sample.proto.roles.header_map is not None
+            if not has_headers:
+                report(f"check mutation: skipped: {sample.proto.name} declares no mutable headers")
+            else:
+                keys = answer.get("keys", {})
+                missing = {k: v for k, v in mutation.items() if keys.get(k) != v}
+                if missing:
+                    raise CheckFailed(f"request_mutation {missing} did not arrive at v1 (got {keys})")
+                report(f"check mutation: {mutation} arrived at v1  OK")
+    got = _one(sample, proxy_port, {key: "codecgen-no-route"}, 303)
+    if got["request_id"] != 303 or got.get("answer") is not None:
+        raise CheckFailed(f"an unrouted request got {got}, expected the codec's error reply for id 303")
+    report(f"check error reply: unrouted request 303 answered by the codec as {got['message_type']}  OK")
+    frame = sample.heartbeat(404)
+    if frame is None:
+        report(f"check heartbeat: skipped: {sample.proto.name} has no sample_heartbeat")
+        return
+    codec = sample.module.Codec()
+    with socket.create_connection(("127.0.0.1", proxy_port), timeout=5) as conn:
+        conn.sendall(frame)
+        buf = bytearray()
+        md = None
+        while md is None:
+            data = conn.recv(65536)
+            if not data:
+                raise CheckFailed("the proxy closed the connection instead of answering a heartbeat")
+            buf += data
+            md = codec.decode(buf, "response")
+    if md.message_type != "Heartbeat" or md.request_id != 404:
+        raise CheckFailed(f"heartbeat answered with {md.message_type} id {md.request_id}")
+    report("check heartbeat: answered by the proxy  OK")

@@ -1,0 +1,81 @@
+"""``codecgen serve`` and ``codecgen call``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+from codecgen.errors import UserError
+
+
+def _keys(pairs) -> dict[str, str]:
+    keys = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--key wants K=V, got {pair!r}")
+        keys[key] = value
+    return keys
+
+
+def _hostport(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(f"--to wants HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def serve_main(args) -> int:
+    from codecgen.sample import Sample, SampleServer
+
+    sample = Sample.load(args.spec)
+    try:
+        server = SampleServer(sample, args.port, args.name, host=args.host,
+                              log=lambda line: print(line, flush=True))
+    except OSError as exc:
+        raise UserError(f"--port {args.port}: {exc.strerror or exc}") from None
+    print(f"{args.name}: serving {sample.proto.name} on {args.host}:{server.port}", flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    server.start()
+    try:
+        while not done.wait(0.2):
+            if args.count and server.requests >= args.count:
+                break
+    finally:
+        server.stop()
+    return 0
+
+
+def call_main(args) -> int:
+    from codecgen.sample import Sample, call
+
+    if args.count < 1:
+        raise UserError("--count must be at least 1")
+    sample = Sample.load(args.spec)
+    host, port = _hostport(args.to)
+    for response in call(sample, host, port, _keys(args.key), count=args.count, timeout=args.timeout):
+        print(json.dumps(response, sort_keys=False))
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("serve", help="a sample server answering every request with who answered and the keys it got")
+    p.add_argument("spec")
+    p.add_argument("--port", type=int, required=True, help="TCP port (0: any free port)")
+    p.add_argument("--name", default="v1", help="the name the server puts in its answers")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--count", type=int, default=0, help="stop after this many requests (default: never)")
+    p.set_defaults(func=serve_main)
+
+    p = sub.add_parser("call", help="send requests with chosen routing keys and print the responses")
+    p.add_argument("spec")
+    p.add_argument("--to", required=True, help="HOST:PORT of a server or a proxy")
+    p.add_argument("--key", action="append", metavar="K=V", help="a routing key or header (repeatable)")
+    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--timeout", type=float, default=5.0)
+    p.set_defaults(func=call_main)

@@ -1,0 +1,126 @@
+"""`codecgen serve` / `codecgen call` over 127.0.0.1, and the proxy checks' verdicts."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from codecgen.errors import UserError
+from codecgen.sample import CheckFailed, Sample, SampleServer, call, proxy_checks
+
+ROOT = Path(__file__).resolve().parent.parent
+MESHRPC = str(ROOT / "protocols" / "meshrpc.py")
+AWESOMERPC = str(ROOT / "protocols" / "awesomerpc.py")
+
+
+@pytest.fixture(scope="module")
+def mesh():
+    return Sample.load(MESHRPC)
+
+
+def _server(sample, name="v1"):
+    return SampleServer(sample, 0, name).start()
+
+
+def test_call_reaches_the_server_and_reports_the_keys(mesh):
+    server = _server(mesh, "blue")
+    try:
+        responses = call(mesh, "127.0.0.1", server.port,
+                         {"service": "echo", "method": "Say", "Foo1": "bar1"}, count=3, first_id=40)
+    finally:
+        server.stop()
+    assert [r["request_id"] for r in responses] == [40, 41, 42]
+    for r in responses:
+        assert r["message_type"] == "Response" and r["response_status"] == "Ok"
+        assert r["answer"]["server"] == "blue"
+        # Header keys arrive lower-cased, as the codec publishes them.
+        assert r["answer"]["keys"] == {"service": "echo", "method": "Say", "foo1": "bar1"}
+    assert server.requests == 3
+
+
+def test_heartbeat_is_answered_by_a_sample_server(mesh):
+    server = _server(mesh)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+            conn.sendall(mesh.heartbeat(77))
+            codec, buf, md = mesh.module.Codec(), bytearray(), None
+            while md is None:
+                buf += conn.recv(4096)
+                md = codec.decode(buf, "response")
+    finally:
+        server.stop()
+    assert md.message_type == "Heartbeat" and md.request_id == 77
+
+
+def test_awesomerpc_by_direction_protocol(tmp_path):
+    sample = Sample.load(AWESOMERPC)
+    assert sample.heartbeat(1) is None
+    server = _server(sample, "v2")
+    try:
+        [r] = call(sample, "127.0.0.1", server.port, {"cmd": "-7"})
+    finally:
+        server.stop()
+    assert r["metadata"] == {"cmd": "-7"} and r["answer"]["server"] == "v2"
+
+
+def test_unknown_key_and_bad_values_are_user_errors():
+    sample = Sample.load(AWESOMERPC)
+    with pytest.raises(UserError, match="--key nope: not a routing key of awesomerpc"):
+        sample.request({"nope": "1"}, 1)
+    with pytest.raises(UserError, match="--key cmd=abc: req_cmd is an integer field"):
+        sample.request({"cmd": "abc"}, 1)
+
+
+def test_proxy_checks_detect_a_wrong_route(mesh):
+    # Pointing the checks straight at one server (no proxy in between): the request for
+    # v2 is answered by v1, which the routing check must report.
+    v1 = _server(mesh, "v1")
+    lines = []
+    try:
+        with pytest.raises(CheckFailed, match=r"service=b reached 'v1', expected 'v2'"):
+            proxy_checks(mesh, v1.port, "service", ("a", "b"), {}, lines.append)
+    finally:
+        v1.stop()
+    # The v1 checks ran and held before the v2 request went to the wrong server.
+    assert lines == ["check routing: service=a answered by v1  OK", "check mutation: {} arrived at v1  OK"]
+
+
+def test_proxy_checks_detect_a_missing_mutation(mesh):
+    v1 = _server(mesh, "v1")
+    try:
+        with pytest.raises(CheckFailed, match="request_mutation .* did not arrive at v1"):
+            proxy_checks(mesh, v1.port, "service", ("a", "b"), {"x-codecgen-route": "v1"}, print)
+    finally:
+        v1.stop()
+
+
+def test_cli_serve_and_call(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "codecgen.cli", "serve", MESHRPC, "--port", str(port),
+                               "--name", "v9", "--count", "2"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert "serving meshrpc" in server.stdout.readline()
+        out = subprocess.run([sys.executable, "-m", "codecgen.cli", "call", MESHRPC, "--to", f"127.0.0.1:{port}",
+                              "--key", "method=Ping", "--count", "2"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        lines = [json.loads(line) for line in out.stdout.splitlines()]
+        assert [line["answer"]["server"] for line in lines] == ["v9", "v9"]
+        assert server.wait(timeout=20) == 0
+        log = server.stdout.read()
+        assert 'v9: Request 1 keys {"method": "Ping", "service": ""}' in log
+    finally:
+        server.kill()
+
+
+def test_cli_call_errors_are_one_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "codecgen.cli", "call", MESHRPC, "--to", "nohost"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.strip() == "codecgen: error: --to wants HOST:PORT, got 'nohost'"
