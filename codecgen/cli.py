@@ -53,7 +53,7 @@ def _read_input(path: Optional[str]) -> bytes:
 
 
 def _new_args(p):
-    p.add_argument("name", help="protocol token, [a-z][a-z0-9_]*")
+    p.add_argument("name", help="protocol token, [a-z][a-z0-9]*")
     p.add_argument("-o", "--output", help="file to write (default: ./<name>.py)")
 
 
@@ -149,6 +149,8 @@ def _encode_args(p):
     _spec_arg(p)
     p.add_argument("input", nargs="?", default="-", help="JSON objects, one per line (file or -)")
     p.add_argument("-o", "--output", default="-", help="where to write the frames (default stdout)")
+    p.add_argument("--direction", choices=("request", "response"), default="request",
+                   help="build requests or responses (for layouts that differ, see DIRECTION)")
 
 
 @command("encode", "build frames from JSON field values (one object per line)")
@@ -166,7 +168,7 @@ def cmd_encode(args) -> int:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise UserError(f"{where}: not JSON: {exc.msg}") from None
-        frames.append(encode_values(proto, obj, where))
+        frames.append(encode_values(proto, obj, where, direction=args.direction))
     data = b"".join(frames)
     if args.output == "-":
         sys.stdout.buffer.write(data)

@@ -83,11 +83,25 @@ def _convert(node: ir.Node, value: Any, where: str):
     if isinstance(node, ir.Bits):
         if not isinstance(value, dict):
             raise UserError(f"{where}: expected an object of bit fields")
-        return value
+        bits = {b.name: b for b in node.fields}
+        for key, v in value.items():
+            if key not in bits:
+                raise UserError(f"{where}: no field {key!r} (fields: {', '.join(bits)})")
+            if isinstance(v, bool):
+                v = int(v)
+            if not isinstance(v, int) or not 0 <= v < (1 << bits[key].width):
+                raise UserError(f"{where}.{key}: {v!r} does not fit {bits[key].width} bits")
+        return {k: int(v) for k, v in value.items()}
     if isinstance(node, (ir.Region, ir.If)):
         return _convert(node.inner if isinstance(node, ir.Region) else node.then, value, where)
     if isinstance(node, ir.Switch):
-        return value
+        cases = [c for _, c in node.cases] + ([node.default] if node.default is not None else [])
+        for case in cases:
+            if isinstance(case, ir.Struct) and isinstance(value, dict) and \
+                    set(value) <= {f.name for f in case.fields}:
+                return _convert(case, value, where)
+        raise UserError(f"{where}: fields {sorted(value) if isinstance(value, dict) else value!r} "
+                        "match no case of the Switch")
     if isinstance(node, ir.Int) and isinstance(value, str) and node.enum:
         mapping = dict(node.enum)
         if value not in mapping:
@@ -95,39 +109,37 @@ def _convert(node: ir.Node, value: Any, where: str):
         return mapping[value]
     if isinstance(value, bool) or not isinstance(value, int):
         raise UserError(f"{where}: expected an integer")
+    if isinstance(node, ir.Int) and not node.type.min_value <= value <= node.type.max_value:
+        raise UserError(f"{where}: {value} does not fit the field ({node.type.min_value}..{node.type.max_value})")
     return value
 
 
-def _flatten(node: ir.Struct, obj: dict, vals: dict, arrays: dict) -> None:
-    for f in node.fields:
-        if f.name not in obj:
-            continue
-        value = obj[f.name]
-        inner = f.node.inner if isinstance(f.node, ir.Region) else f.node
-        if isinstance(inner, ir.Struct):
-            _flatten(inner, value, vals, arrays)
-        elif isinstance(inner, ir.Bits):
-            for k, v in value.items():
-                vals[f.path + (k,)] = v
-        elif isinstance(inner, ir.Array):
-            arrays[f.path] = value
+def _flatten(obj: dict, prefix: tuple, vals: dict, arrays: dict) -> None:
+    """JSON nesting -> field paths: objects nest, lists are arrays, the rest are leaf values."""
+    for key, value in obj.items():
+        path = prefix + (key,)
+        if isinstance(value, dict):
+            _flatten(value, path, vals, arrays)
+        elif isinstance(value, list):
+            arrays[path] = value
         else:
-            vals[f.path] = value
+            vals[path] = value
 
 
-def encode_values(proto: ir.ProtocolIR, obj: Any, where: str) -> bytes:
+def encode_values(proto: ir.ProtocolIR, obj: Any, where: str, direction: str = "request") -> bytes:
     """Build one frame from a JSON object of field values (defaults for the rest)."""
+    d = 0 if direction == "request" else 1
     module = pyb.load(proto)
     converted = _convert(proto.frame, obj, where)
     vals, arrays = {}, {}
-    _flatten(proto.frame, converted, vals, arrays)
-    container = module._fresh(vals)
+    _flatten(converted, (), vals, arrays)
+    container = module._fresh(vals, d)
     for path, items in arrays.items():
         holder = container
         for part in path[:-1]:
             holder = holder[part]
         holder[path[-1]] = items
     try:
-        return module.FRAME_COMPILED.build(container)
+        return module.FRAME_COMPILED.build(container, _direction=d)
     except Exception as exc:  # construct reports many error types
         raise UserError(f"{where}: cannot build a frame: {str(exc).splitlines()[-1]}") from None

@@ -14,7 +14,7 @@ def check_token(name: str) -> str | None:
         return "the protocol name must be a non-empty string"
     if "-" in name:
         return (f"protocol name {name!r} contains '-': Aeraki splits port names "
-                "(tcp-metaprotocol-<name>-...) on '-'; use '_' instead")
+                "(tcp-metaprotocol-<name>-...) on '-'; use [a-z][a-z0-9]*")
     if "_" in name:
         return (f"protocol name {name!r} contains '_': it becomes part of Kubernetes and Istio port "
                 "names (tcp-metaprotocol-<name>-...), which allow only [a-z0-9-]; use [a-z][a-z0-9]*")

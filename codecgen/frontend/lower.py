@@ -150,7 +150,8 @@ class Lowerer:
         try:
             value = con.subcon.build(con.value)
         except Exception as exc:  # construct raises many types here
-            raise self.scope.fail(path, f"Const value cannot be built: {exc}") from None
+            reason = [line for line in str(exc).splitlines() if line.strip()]
+            raise self.scope.fail(path, f"Const value cannot be built: {reason[-1] if reason else exc}") from None
         if not value:
             raise self.scope.fail(path, "empty Const")
         return ir.Const(value=bytes(value))
@@ -251,6 +252,9 @@ class Lowerer:
             raise self.scope.fail(path, "If with nothing in its then-branch")
         if other is None:
             return ir.If(cond=cond, then=then)
+        if not (isinstance(then, ir.Struct) and isinstance(other, ir.Struct)):
+            raise self.scope.fail(path, "IfThenElse needs a Struct in both branches (wrap each field "
+                                        "in Struct(...)) so each branch has its own field names")
         return ir.Switch(key=ir.BinOp("!=", cond, ir.Lit(0)), cases=((1, then),), default=other)
 
     def _lower_Switch(self, con, path, ctx):
@@ -308,7 +312,10 @@ class Lowerer:
     # ------------------------------------------------------------------ expressions
 
     def size_expr(self, value, path, ctx, what="size") -> ir.Expr:
-        return self.expr(value, path, ctx, what=what)
+        expr = self.expr(value, path, ctx, what=what)
+        if isinstance(expr, ir.Lit) and expr.value < 0:
+            raise self.scope.fail(path, f"{what} {expr.value} is negative")
+        return expr
 
     def expr(self, value, path, ctx, what="size", allow_later=False) -> ir.Expr:
         if isinstance(value, bool):

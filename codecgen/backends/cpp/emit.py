@@ -387,7 +387,9 @@ class ParseEmitter:
             o(f"cursor += {node.prefix.width};")
             if node.include_length:
                 o(f"{size} -= {node.prefix.width};")
-            self.need(size, limit, where)
+            o("// The content is read as it arrives (constants inside are refused early); only the")
+            o("// region's end is checked against the enclosing limit now.")
+            o(f'need(buffer, cursor, {size}, {limit}, "{where}");')
             inner = o.fresh("limit")
             o(f"const uint64_t {inner} = cursor + static_cast<uint64_t>({size});")
             if isinstance(node.inner, ir.Struct):

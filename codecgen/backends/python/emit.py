@@ -282,7 +282,10 @@ class WalkerEmitter:
                 c(f"size -= {node.prefix.width}")
             c("if size < 0:")
             c(f"    raise ProtocolError('{where}: negative length ' + str(size))")
-            self.need("size", lim, where)
+            # The content is read as it arrives (constants inside are refused early); only the
+            # region's end is checked against the enclosing limit now.
+            c(f"if c + size > {lim}:")
+            c(f"    raise ProtocolError('{where}: needs ' + str(c + size) + ' bytes, beyond the limit ' + str({lim}))")
             inner = self.code.tmp("lim")
             c(f"{inner} = c + size")
             if isinstance(node.inner, ir.Struct):
