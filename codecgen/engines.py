@@ -47,7 +47,7 @@ def frame_json(frame: Any) -> dict:
         "request_id": frame.request_id,
         "response_status": ["Ok", "Error"][frame.response_status]
         if isinstance(frame.response_status, int) else frame.response_status,
-        "frame_size": len(frame.frame),
+        "frame_size": len(frame.data),
         "header_size": frame.header_size,
         "body_size": frame.body_size,
         "operation_name": text(frame.operation_name),
