@@ -8,7 +8,7 @@ from codecgen import ir
 
 
 def _exprs_of(node: ir.Node) -> Iterator[ir.Expr]:
-    if isinstance(node, ir.Bytes) and node.size is not None:
+    if isinstance(node, (ir.Bytes, ir.Extension)) and node.size is not None:
         yield node.size
     elif isinstance(node, ir.Array) and node.count is not None:
         yield node.count
@@ -72,7 +72,7 @@ def early_size_checks(proto: ir.ProtocolIR) -> dict[ir.Path, list[tuple[ir.Path,
                     visit_struct(node.inner)
             elif isinstance(node, ir.Struct):
                 visit_struct(node)
-            if not (isinstance(node, ir.Bytes) and node.size is not None):
+            if not (isinstance(node, (ir.Bytes, ir.Extension)) and node.size is not None):
                 continue
             refs = set(ir.expr_refs(node.size))
             last = max((j for j in range(i) if _reads(fields[j], refs)), default=None)

@@ -57,7 +57,7 @@ def frame_json(frame: Any) -> dict:
 
 def _convert(node: ir.Node, value: Any, where: str):
     """JSON value -> construct value for one node (strings become bytes)."""
-    if isinstance(node, ir.Bytes):
+    if isinstance(node, (ir.Bytes, ir.Extension)):  # an extension field takes its raw bytes
         if isinstance(value, str):
             return value.encode()
         if isinstance(value, dict) and set(value) == {"hex"}:

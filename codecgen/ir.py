@@ -255,7 +255,49 @@ class Switch:
     default: Optional["Node"] = None
 
 
-Node = Union[Int, Bits, Const, Bytes, VarInt, Padding, Struct, Array, Region, If, Switch]
+@dataclass(frozen=True)
+class ExtOutput:
+    """A value an extension reads out of its field: an integer, or text (bytes).
+
+    Roles address it as ``<field path> + (name,)``; the frame's own sizes and conditions
+    cannot (it exists only once the whole frame is parsed).
+    """
+
+    name: str
+    text: bool
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A field whose bytes only an extension understands (``codecgen.ext``).
+
+    ``kind`` names the implementation: the Python class ``camel(kind)`` defined by
+    ``python_sources`` and the C++ namespace ``camel(kind)`` defined by ``cpp_sources``
+    (absolute file paths, in order). The field is bounded: ``size`` is an expression over
+    earlier fields, or None for the rest of the enclosing Prefixed region. ``params`` are
+    earlier integer fields handed to the extension's parser. ``header_map``: the field can
+    be the protocol's header map (entries published, mutations rewrite it);
+    ``error_message``: an error reply can put ``error.message`` into it.
+    """
+
+    kind: str
+    python_sources: Tuple[str, ...]
+    cpp_sources: Tuple[str, ...]
+    size: Optional[Expr] = None
+    params: Tuple[Tuple[str, Expr], ...] = ()
+    outputs: Tuple[ExtOutput, ...] = ()
+    header_map: bool = False
+    error_message: bool = False
+
+    @property
+    def greedy(self) -> bool:
+        return self.size is None
+
+    def output(self, name: str) -> Optional[ExtOutput]:
+        return next((o for o in self.outputs if o.name == name), None)
+
+
+Node = Union[Int, Bits, Const, Bytes, VarInt, Padding, Struct, Array, Region, If, Switch, Extension]
 
 
 @dataclass(frozen=True)
@@ -339,6 +381,10 @@ class HeaderMap:
     two byte fields ``key_field`` and ``value_field``.  Decode publishes every
     entry with ``putString`` (keys lower-cased); encode replaces the value of an
     existing key in place and appends new keys in sorted order.
+
+    ``array`` may instead name an ``Extension`` field with ``header_map``: its
+    ``entries`` hook gives the entries, its ``mutate`` hook applies the mutation
+    (``key_field`` and ``value_field`` are then empty).
     """
 
     array: Path
@@ -436,6 +482,22 @@ def iter_fields(node: Node):
             yield from iter_fields(case)
         if node.default is not None:
             yield from iter_fields(node.default)
+
+
+def extensions(root: Node) -> list[Field]:
+    """Every extension field below ``root``, in wire order."""
+    return [f for f in iter_fields(root) if isinstance(f.node, Extension)]
+
+
+def find_output(root: Node, path: Path) -> Optional[Tuple[Field, ExtOutput]]:
+    """The extension field and output that ``path`` (``field path + (output,)``) names."""
+    if len(path) < 2:
+        return None
+    owner = find_field(root, path[:-1])
+    if owner is None or not isinstance(owner.node, Extension):
+        return None
+    output = owner.node.output(path[-1])
+    return (owner, output) if output is not None else None
 
 
 def find_field(root: Node, path: Path) -> Optional[Field]:

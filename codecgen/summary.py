@@ -45,6 +45,13 @@ def _node_text(node: ir.Node) -> str:
         return f"if {ir.expr_text(node.cond)}"
     if isinstance(node, ir.Switch):
         return f"switch {ir.expr_text(node.key)} cases {[v for v, _ in node.cases]}"
+    if isinstance(node, ir.Extension):
+        size = "to the end of the region" if node.size is None else f"[{ir.expr_text(node.size)}]"
+        params = ", ".join(f"{n}={ir.expr_text(e)}" for n, e in node.params)
+        outputs = ", ".join(f"{o.name}:{'text' if o.text else 'int'}" for o in node.outputs)
+        hooks = [h for h, on in (("header map", node.header_map), ("error message", node.error_message)) if on]
+        return (f"extension {node.kind}{size}({params}) outputs {{{outputs}}}"
+                + (f" hooks {{{', '.join(hooks)}}}" if hooks else ""))
     return type(node).__name__
 
 
@@ -96,7 +103,9 @@ def summarize(proto: ir.ProtocolIR) -> str:
         lines.append(f"  operation name  {name}")
     if r.body:
         lines.append(f"  body            {ir.dotted(r.body)}")
-    if r.header_map:
+    if r.header_map and not r.header_map.key_field:
+        lines.append(f"  header map      {ir.dotted(r.header_map.array)} (extension entries)")
+    elif r.header_map:
         lines.append(f"  header map      {ir.dotted(r.header_map.array)} "
                      f"({r.header_map.key_field} -> {r.header_map.value_field})")
     for fh in r.fixed_headers:
@@ -118,4 +127,7 @@ def summarize(proto: ir.ProtocolIR) -> str:
         lines.append(f"  {title:<15} {'; '.join(parts) or '(all defaults)'}")
     if r.heartbeat_when is not None:
         lines.append(f"  heartbeat       when {ir.expr_text(r.heartbeat_when)}")
+    for f in ir.extensions(proto.frame):
+        files = [p.rsplit("/", 1)[-1] for p in f.node.python_sources + f.node.cpp_sources]
+        lines.append(f"  extension       {ir.dotted(f.path)}: {f.node.kind} ({', '.join(files)})")
     return "\n".join(lines)

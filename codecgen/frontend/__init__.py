@@ -64,6 +64,8 @@ def lower(protocol: Protocol, spec_file: str = "") -> ir.ProtocolIR:
     frame = lowerer.lower_frame(protocol.frame)
     frame = layout(frame)
     check_frame(name, frame)
+    # Extension outputs exist once the whole frame is parsed: roles may read them, the frame not.
+    lowerer.scope.defined.update(lowerer.ext_outputs)
     roles = lower_roles(protocol, frame, lowerer.scope)
     min_size = sum(f.static_size or 0 for f in frame.fields if f.static_offset is not None)
     return ir.ProtocolIR(

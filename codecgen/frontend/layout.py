@@ -7,6 +7,7 @@ from typing import Optional
 
 from codecgen import ir
 from codecgen.errors import SpecError
+from codecgen.frontend.extension import check_extensions
 
 
 def static_size(node: ir.Node) -> Optional[int]:
@@ -23,6 +24,8 @@ def static_size(node: ir.Node) -> Optional[int]:
         if node.prefix is None and not node.prefix_varint and isinstance(node.size, ir.Lit):
             return node.size.value
         return None
+    if isinstance(node, ir.Extension):
+        return node.size.value if isinstance(node.size, ir.Lit) else None
     if isinstance(node, ir.Struct):
         total = 0
         for f in node.fields:
@@ -118,7 +121,13 @@ def check_frame(protocol: str, frame: ir.Struct) -> None:
             check_node(f.node, f.path, bounded and last, bounded)
 
     def check_node(node, path, may_be_greedy, bounded):
-        if isinstance(node, ir.Bytes) and node.greedy:
+        if isinstance(node, ir.Extension):
+            if node.greedy and not (may_be_greedy and bounded):
+                raise fail(path, "an extension field without a size must be the last field inside a "
+                                 "Prefixed region (give it a size: Ext(this.<len>, ...))")
+            if node.size is not None:
+                check_expr_kinds(node.size, path)
+        elif isinstance(node, ir.Bytes) and node.greedy:
             if not may_be_greedy:
                 why = ("inside a Prefixed length" if bounded else
                        "of a length-bounded frame (wrap it in Prefixed, or size it with Bytes(this.<len> ...))")
@@ -151,7 +160,7 @@ def check_frame(protocol: str, frame: ir.Struct) -> None:
 
     def check_expr_kinds(expr, path):
         if isinstance(expr, ir.LenOf):
-            if not isinstance(known.get(expr.path), (ir.Bytes, ir.Array)):
+            if not isinstance(known.get(expr.path), (ir.Bytes, ir.Array, ir.Extension)):
                 raise fail(path, f"len_({ir.dotted(expr.path)}) needs a bytes or array field")
         elif isinstance(expr, ir.Ref):
             if not isinstance(known.get(expr.path), (ir.Int, ir.BitField, ir.VarInt)):
@@ -164,6 +173,7 @@ def check_frame(protocol: str, frame: ir.Struct) -> None:
 
     check_struct(frame, False)
     _check_shapes(protocol, frame, known, fail)
+    check_extensions(protocol, frame, fail)
 
 
 def _check_shapes(protocol: str, frame: ir.Struct, known: dict, fail) -> None:
@@ -182,7 +192,7 @@ def _check_shapes(protocol: str, frame: ir.Struct, known: dict, fail) -> None:
 
     def element_ok(node, path):
         for inner in _descendants(node):
-            if isinstance(inner, (ir.Array, ir.Region, ir.If, ir.Switch)):
+            if isinstance(inner, (ir.Array, ir.Region, ir.If, ir.Switch, ir.Extension)):
                 raise fail(path, f"array elements may hold integers, bit fields, constants and "
                                  f"bytes only, not {type(inner).__name__}")
             if isinstance(inner, ir.Struct) and inner is not node:

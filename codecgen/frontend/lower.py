@@ -15,6 +15,7 @@ import construct.expr as cx
 
 from codecgen import ir
 from codecgen.errors import SpecError
+from codecgen.frontend.extension import is_extension, lower_extension
 
 _FMT_WIDTH = {"B": 1, "b": 1, "H": 2, "h": 2, "L": 4, "l": 4, "I": 4, "i": 4, "Q": 8, "q": 8}
 
@@ -44,6 +45,8 @@ class Lowerer:
     def __init__(self, protocol: str, max_array_count: int):
         self.scope = Scope(protocol)
         self.max_array_count = max_array_count
+        # Extension outputs (path -> ExtOutput): known to roles only, after the frame is lowered.
+        self.ext_outputs: dict[ir.Path, ir.ExtOutput] = {}
 
     # ------------------------------------------------------------------ entry
 
@@ -67,6 +70,11 @@ class Lowerer:
 
     def node(self, con, path: ir.Path, ctx: ir.Path):
         """Lower one construct; ``ctx`` is the path of the enclosing Struct (for ``this``)."""
+        if is_extension(con):
+            node = lower_extension(self, con, path, ctx)
+            self._define(path, node)
+            self.ext_outputs.update({path + (o.name,): o for o in node.outputs})
+            return node
         kind = type(con).__name__
         handler: Optional[Callable] = getattr(self, "_lower_" + kind, None)
         if handler is None:
@@ -403,8 +411,10 @@ class Lowerer:
             raise self.scope.fail(path, f"{what} refers to {ir.dotted(full)!r}, which is not an earlier "
                                         "field (sizes may depend on earlier fields only)")
         if for_len:
-            if not isinstance(target, (ir.Bytes, ir.Array)):
+            if not isinstance(target, (ir.Bytes, ir.Array, ir.Extension)):
                 raise self.scope.fail(path, f"{what}: len_({ir.dotted(full)}) needs a bytes or array field")
-        elif not isinstance(target, (ir.Int, ir.BitField, ir.VarInt)):
+        elif isinstance(target, ir.ExtOutput) and target.text:
+            raise self.scope.fail(path, f"{what} refers to {ir.dotted(full)!r}, a text output of an extension")
+        elif not isinstance(target, (ir.Int, ir.BitField, ir.VarInt, ir.ExtOutput)):
             raise self.scope.fail(path, f"{what} refers to {ir.dotted(full)!r}, which is not an integer field")
         return ir.Ref(full)

@@ -36,6 +36,9 @@ class _Roles:
                         self.nodes[f.path + (b.name,)] = b
                         if in_array:
                             self.in_array.add(f.path + (b.name,))
+                if isinstance(f.node, ir.Extension):
+                    for o in f.node.outputs:
+                        self.nodes[f.path + (o.name,)] = o
                 self._index(f.node, in_array)
         elif isinstance(node, ir.Array):
             self._index(node.element, True)
@@ -80,7 +83,11 @@ class _Roles:
     def request_id(self):
         if self.p.request_id is None:
             return None
-        return self.path("request_id", self.p.request_id, (ir.Int, ir.BitField, ir.VarInt), "not an integer")
+        path = self.path("request_id", self.p.request_id, (ir.Int, ir.BitField, ir.VarInt, ir.ExtOutput),
+                         "not an integer")
+        if isinstance(self.nodes[path], ir.ExtOutput) and self.nodes[path].text:
+            raise self.fail("request_id", f"{self.p.request_id!r} is a text output, not an integer")
+        return path
 
     def type_rules(self):
         rules = []
@@ -104,7 +111,7 @@ class _Roles:
                 source = S.Key(source)
             if not isinstance(source, S.Key):
                 raise self.fail(where, "expected a field path or Key(...)")
-            path = self.path(where, source.field, (ir.Int, ir.BitField, ir.VarInt, ir.Bytes),
+            path = self.path(where, source.field, (ir.Int, ir.BitField, ir.VarInt, ir.Bytes, ir.ExtOutput),
                              "routing keys need an integer, enum, string or bytes field")
             keys.append(ir.RoutingKey(key=key, path=path, render=self.render(where, path, source.render)))
         return tuple(keys)
@@ -117,7 +124,7 @@ class _Roles:
 
     def render(self, where, path, render):
         node = self.nodes[path]
-        is_bytes = isinstance(node, ir.Bytes)
+        is_bytes = isinstance(node, ir.Bytes) or (isinstance(node, ir.ExtOutput) and node.text)
         if render is None:
             if is_bytes:
                 return ir.Render.TEXT
@@ -140,8 +147,8 @@ class _Roles:
             if field is not None:
                 if spec or conv:
                     raise self.fail("operation_name", "format specs are not supported; use {field}")
-                path = self.path("operation_name", field, (ir.Int, ir.BitField, ir.VarInt, ir.Bytes),
-                                 "not usable in a name")
+                path = self.path("operation_name", field,
+                                 (ir.Int, ir.BitField, ir.VarInt, ir.Bytes, ir.ExtOutput), "not usable in a name")
                 parts.append(ir.OperationPart(path=path, render=self.render("operation_name", path, None)))
         return tuple(parts)
 
@@ -149,16 +156,21 @@ class _Roles:
         body = self.p.body
         if body is None:
             node = self.nodes.get(("body",))
-            return ("body",) if isinstance(node, ir.Bytes) and ("body",) not in self.in_array else None
-        return self.path("body", body, (ir.Bytes,),
+            return ("body",) if isinstance(node, (ir.Bytes, ir.Extension)) and ("body",) not in self.in_array else None
+        return self.path("body", body, (ir.Bytes, ir.Extension),
                          "the body must be a bytes field (Bytes, GreedyBytes or Prefixed(..., GreedyBytes))")
 
     def header_map(self):
         hm = self.p.headers
         if hm is None:
             return None
-        path = self.path("headers", hm.field, (ir.Array,), "headers must be an Array/PrefixedArray of key/value")
+        path = self.path("headers", hm.field, (ir.Array, ir.Extension),
+                         "headers must be an Array/PrefixedArray of key/value")
         array = self.nodes[path]
+        if isinstance(array, ir.Extension):
+            if not array.header_map:
+                raise self.fail("headers", f"extension {array.kind!r} has no HEADER_MAP hooks")
+            return ir.HeaderMap(array=path, key_field="", value_field="")
         element = array.element
         if not isinstance(element, ir.Struct):
             raise self.fail("headers", "the array element must be a Struct with key and value fields")
@@ -199,13 +211,28 @@ class _Roles:
         out = []
         for dotted, value in values.items():
             w = f"{where}.{dotted}"
-            path = self.path(w, dotted, (ir.Int, ir.BitField, ir.VarInt, ir.Bytes), "not a settable field")
+            path = self.path(w, dotted, (ir.Int, ir.BitField, ir.VarInt, ir.Bytes, ir.Extension),
+                             "not a settable field")
             node = self.nodes[path]
+            if isinstance(node, ir.Extension):
+                out.append((path, self.extension_value(w, value, node)))
+                continue
             if isinstance(node, ir.Int) and node.derived is not None:
                 raise self.fail(w, "derived (Rebuild) fields are computed, not set")
             is_bytes = isinstance(node, ir.Bytes)
             out.append((path, self.value(w, value, is_bytes, node)))
         return ir.Reply(values=tuple(out))
+
+    def extension_value(self, where, value, node: ir.Extension) -> ir.Value:
+        if isinstance(value, S.ErrorMessage):
+            if not node.error_message:
+                raise self.fail(where, f"extension {node.kind!r} has no ERROR_MESSAGE hook")
+            return ir.Value(ir.ValueKind.ERROR_MESSAGE)
+        if isinstance(value, str):
+            value = value.encode()
+        if not isinstance(value, (bytes, bytearray)):
+            raise self.fail(where, "an extension field takes ERROR_MESSAGE or literal bytes")
+        return ir.Value(ir.ValueKind.LITERAL, literal=bytes(value))
 
     def value(self, where, value, is_bytes, node) -> ir.Value:
         if isinstance(value, S.RequestId):

@@ -4,6 +4,8 @@
 reference codec builds into a valid frame.  Integers are biased towards their
 edges (0, 1, max, min); fields that size or count something stay small so
 frames stay short; strings and bytes are short and include non-ASCII bytes.
+Extension fields take a value from their ``random_value`` hook (codecgen/ext/base.py);
+enum bit fields, like enum integers, mostly take one of their named values.
 Used by ``verify`` (differential cases), ``fuzz`` (seeds) and the tests.
 """
 
@@ -73,7 +75,10 @@ class ValueGen:
         if isinstance(node, ir.Bits):
             out = {}
             for b in node.fields:
-                value = self.int_value(path + (b.name,), 0, (1 << b.width) - 1)
+                if b.enum and self.rng.random() < 0.7:
+                    value = self.rng.choice([v for _, v in b.enum])
+                else:
+                    value = self.int_value(path + (b.name,), 0, (1 << b.width) - 1)
                 self.values[path + (b.name,)] = value
                 out[b.name] = value
             return out
@@ -92,6 +97,8 @@ class ValueGen:
             value = self.data(size)
             self.values[path] = value
             return value
+        if isinstance(node, ir.Extension):
+            return self.extension(path, node)
         if isinstance(node, ir.Struct):
             out: dict = {}
             self.struct(node, out)
@@ -126,6 +133,21 @@ class ValueGen:
             return None
         raise TypeError(node)
 
+    def extension(self, path: ir.Path, node: ir.Extension):
+        """A value from the extension's ``random_value(rng, params)`` hook (None: redraw)."""
+        from codecgen.backends import python as pyb
+
+        if node.size is not None and not self._depends_on_derived(node.size):
+            raise _Unbuildable(path)  # a plain size field cannot be made to match a random value
+        module = pyb.load(self.proto)
+        cls = module.EXTENSIONS[node.kind]
+        params = {name: self.eval(e) for name, e in node.params}
+        value = cls.random_value(self.rng, params)
+        if value is None:
+            raise _Unbuildable(path)
+        self.values[path] = value
+        return value
+
     def _depends_on_derived(self, expr: ir.Expr) -> bool:
         return any(p in self.derived for p in ir.expr_refs(expr))
 
@@ -135,7 +157,7 @@ class ValueGen:
         if isinstance(e, ir.Ref):
             return int(self.values.get(e.path, 0))
         if isinstance(e, ir.LenOf):
-            return len(self.values.get(e.path, b""))
+            return len(self.values.get(e.path, b""))  # bytes, arrays and extension values
         if isinstance(e, ir.UnOp):
             v = self.eval(e.operand)
             return None if v is None else {"-": -v, "~": ~v, "not": int(not v)}[e.op]

@@ -7,6 +7,7 @@ generated C++ uses only the Metadata/Buffer subset stable across targets.
 
 from __future__ import annotations
 
+from pathlib import Path as FsPath
 from typing import Optional
 
 from codecgen import ir, naming
@@ -22,12 +23,30 @@ def file_names(name: str) -> list[str]:
     return ["BUILD", f"{name}_codec.proto", "config.h", "config.cc", f"{name}_codec.h", f"{name}_codec.cc"]
 
 
+# Tokens of an extension's C++ sources rewritten on copy (codecgen/ext/base.py).
+NAMESPACE_TOKEN = "CodecgenProtocol"
+DIRECTORY_TOKEN = "codecgen_protocol"
+
+
+def extension_files(proto: ir.ProtocolIR) -> dict[str, str]:
+    """The C++ sources of every extension, in order, as copied into the codec directory."""
+    out: dict[str, str] = {}
+    for f in ir.extensions(proto.frame):
+        for source in f.node.cpp_sources:
+            name = FsPath(source).name
+            if name not in out:
+                text = FsPath(source).read_text()
+                out[name] = text.replace(NAMESPACE_TOKEN, proto.camel).replace(DIRECTORY_TOKEN, proto.name)
+    return out
+
+
 def render(proto: ir.ProtocolIR, target: Optional[str] = None) -> dict[str, str]:
     pins = get_target(target)
     model = FrameModel(proto)
     roles = RoleEmitter(proto, model)
     r = proto.roles
     to_metadata = roles.to_metadata()
+    ext_files = extension_files(proto)
     context = {
         "p": proto,
         "version": __version__,
@@ -36,7 +55,12 @@ def render(proto: ir.ProtocolIR, target: Optional[str] = None) -> dict[str, str]
         "target": pins,
         "members": model.members,
         "entries": model.entries,
-        "has_body": r.body is not None,
+        "has_body": r.body is not None and isinstance(proto.field(r.body).node, ir.Bytes),
+        "has_extensions": bool(model.extensions),
+        "ext_headers": [n for n in ext_files if n.endswith(".h")],
+        "ext_sources": [n for n in ext_files if n.endswith(".cc")],
+        "mutation_prologue": roles.mutation_prologue() if roles.mutable else "",
+        "mutation_epilogue": roles.mutation_epilogue() if roles.mutable else "",
         "body_field": ir.dotted(r.body) if r.body else "the spec names no body",
         "parse": ParseEmitter(proto, model).emit(),
         "write": WriteEmitter(proto, model).emit(),
@@ -53,7 +77,7 @@ def render(proto: ir.ProtocolIR, target: Optional[str] = None) -> dict[str, str]
         "enum_renderers": roles.enum_renderers,
     }
     pieces = " ".join(str(context[k]) for k in ("parse", "write", "to_metadata", "apply_mutation",
-                                                 "heartbeat", "error_reply"))
+                                                 "heartbeat", "error_reply", "mutation_epilogue"))
     context["helpers"] = used_helpers(pieces + (" asciiLower(" if roles.mutable else ""))
     env = environment(__name__)
     out = {
@@ -64,7 +88,9 @@ def render(proto: ir.ProtocolIR, target: Optional[str] = None) -> dict[str, str]
         f"{proto.name}_codec.h": env.get_template("codec.h.j2").render(**context),
         f"{proto.name}_codec.cc": env.get_template("codec.cc.j2").render(**context),
     }
-    return {name: _finish(name, text) for name, text in out.items()}
+    files = {name: _finish(name, text) for name, text in out.items()}
+    files.update(ext_files)  # copied as written (only the two tokens replaced)
+    return files
 
 
 def _finish(name: str, text: str) -> str:

@@ -16,16 +16,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
-from codecgen import ir
+from codecgen import ir, naming
 from codecgen.analysis import decode_refs, early_size_checks
 from codecgen.frontend.layout import min_size
 
 Accessor = Callable[[ir.Path], str]
 
 
+# Members every Frame has (codec.cc.j2); a field with one of these names gets a suffix, and so
+# does one starting with "ext_" (extension members are ext_<field>...).
+RESERVED_MEMBERS = ("body", "body_offset", "body_length", "frame_size", "direction")
+
+
 def member(path: ir.Path) -> str:
     if path == ir.DIRECTION_PATH:
         return "direction"
+    name = _joined(path)
+    if name in RESERVED_MEMBERS or name.startswith("ext_"):
+        return name + "_field"
+    return name
+
+
+def _joined(path: ir.Path) -> str:
     return "_".join(p.lstrip("_") or "x" for p in path)
 
 
@@ -36,6 +48,16 @@ def camel(text: str) -> str:
 def const_name(path: ir.Path) -> str:
     """``("magic",)`` -> ``kMagic``: the name of a field's constant bytes."""
     return "k" + camel(member(path))
+
+
+def ext_namespace(node: ir.Extension) -> str:
+    """The C++ namespace of an extension's functions (codecgen/ext/base.py)."""
+    return naming.camel(node.kind)
+
+
+def ext_member(path: ir.Path) -> str:
+    """The Frame member holding an extension field's value, e.g. ``ext_body``."""
+    return "ext_" + _joined(path)
 
 
 def int_ctype(width: int, signed: bool) -> str:
@@ -96,6 +118,9 @@ def type_text(node: ir.Node) -> str:
         return f"present if {ir.expr_text(node.cond)}"
     if isinstance(node, ir.Switch):
         return f"switch on {ir.expr_text(node.key)}"
+    if isinstance(node, ir.Extension):
+        size = "to the end of the region" if node.size is None else f"[{ir.expr_text(node.size)}]"
+        return f"extension {node.kind}, {size}"
     return "struct"
 
 
@@ -200,6 +225,8 @@ class FrameModel:
         self.array_paths: Dict[ir.Path, ir.Array] = {}
         self.branches: Dict[ir.Path, List[Tuple[str, int]]] = {}  # field -> [(branch member, index)]
         self.nodes: Dict[ir.Path, object] = {}
+        self.extensions: List[Tuple[ir.Path, ir.Extension]] = []  # in wire order
+        self.outputs: Dict[ir.Path, Tuple[ir.Path, ir.ExtOutput]] = {}  # output path -> (field, output)
         self._seen: set = set()
         self._struct(proto.frame, self.members, [], base=None)
 
@@ -236,6 +263,20 @@ class FrameModel:
                 pass  # body_offset, body_length and body are members of every Frame
             else:
                 self._add(out, Member("std::string", mname, where))
+        elif isinstance(node, ir.Extension):
+            m = ext_member(path)
+            self.extensions.append((path, node))
+            for o in node.outputs:
+                self.outputs[path + (o.name,)] = (path, o)
+                self.nodes[path + (o.name,)] = o
+                self.branches[path + (o.name,)] = list(chain)
+            self._add(out, Member(f"{ext_namespace(node)}::Value", m, f"{where}: extension {node.kind}"))
+            self._add(out, Member("ExtState", f"{m}_state", f"{where}: parsed, mutated or built here",
+                                  "ExtState::Built"))
+            self._add(out, Member("uint64_t", f"{m}_offset", f"{where}: where it starts in the source", "0"))
+            self._add(out, Member("uint64_t", f"{m}_source_length", f"{where}: its size in the source", "0"))
+            self._add(out, Member("uint64_t", f"{m}_length", f"{where}: its size when written", "0"))
+            self._add(out, Member("std::string", f"{m}_literal", f"{where}: its bytes in a reply built here"))
         elif isinstance(node, ir.Struct):
             self._struct(node, out, chain, base)
         elif isinstance(node, ir.Region):
@@ -263,6 +304,21 @@ class FrameModel:
                 self.branches[path] = list(chain)
         # Const and Padding carry no value.
 
+    def value(self, path: ir.Path) -> str:
+        """The C++ expression of a top-level field's (or extension output's) value."""
+        if path in self.outputs:
+            field, output = self.outputs[path]
+            return f"frame.{ext_member(field)}.{output.name}"
+        return f"frame.{member(path)}"
+
+    def length(self, path: ir.Path) -> str:
+        """The C++ expression of ``len_(path)`` outside arrays."""
+        if path == self.body and isinstance(self.nodes.get(path), ir.Bytes):
+            return "frame.body_length"
+        if isinstance(self.nodes.get(path), ir.Extension):
+            return f"frame.{ext_member(path)}_length"
+        return f"frame.{member(path)}.size()"
+
     def presence(self, path: ir.Path, frame: str = "frame") -> str:
         """A C++ condition that is true when ``path`` was present on the wire ("" = always)."""
         conds = [f"{frame}.{b} == {i}" for b, i in self.branches.get(path, [])]
@@ -287,12 +343,13 @@ class ParseEmitter:
         for array, var in self.scope.items():
             if path[: len(array)] == array and len(path) > len(array):
                 return f"{var}.{member(path[len(array):])}"
-        return f"frame.{member(path)}"
+        return self.model.value(path)
 
     def length(self, path: ir.Path) -> str:
-        if path == self.model.body:
-            return "frame.body_length"
-        return f"{self.access(path)}.size()"
+        for array in self.scope:
+            if path[: len(array)] == array and len(path) > len(array):
+                return f"{self.access(path)}.size()"
+        return self.model.length(path)
 
     @property
     def expr(self) -> Expr:
@@ -306,8 +363,23 @@ class ParseEmitter:
         o(f'  throw EnvoyException("{self.proto.name}: empty frame");')
         o("}")
         o("frame.frame_size = cursor;")
+        self.parse_extensions()
         o("return true;")
         return o.text()
+
+    def parse_extensions(self):
+        """Extension fields are parsed once the whole frame is present (as the reference does)."""
+        o = self.out
+        for path, node in self.model.extensions:
+            ns, m = ext_namespace(node), ext_member(path)
+            present = self.model.presence(path)
+            o(f"// {ir.dotted(path)}: extension {node.kind}, parsed now that the whole frame is here.")
+            o.open(f"if ({present}) {{" if present else "{")
+            o(f"{ns}::Params params;")
+            for name, e in node.params:
+                o(f"params.{name} = {self.expr(e)};")
+            o(f"{ns}::parse(buffer, frame.{m}_offset, frame.{m}_length, params, frame.{m});")
+            o.close()
 
     def need(self, size: str, limit: str, where: str):
         o = self.out
@@ -377,6 +449,20 @@ class ParseEmitter:
                 self.check_i64(path, target, where)
         elif isinstance(node, ir.Bytes):
             self.bytes_field(path, node, limit, where)
+        elif isinstance(node, ir.Extension):
+            # Framing only skips an extension field; parse_extensions() reads it.
+            m = ext_member(path)
+            o.open("{")
+            size = o.fresh("size")
+            value = f"static_cast<int64_t>({limit} - cursor)" if node.size is None else self.expr(node.size)
+            o(f"const int64_t {size} = {value};")
+            self.need(size, limit, where)
+            o(f"frame.{m}_state = ExtState::Parsed;")
+            o(f"frame.{m}_offset = cursor;")
+            o(f"frame.{m}_source_length = static_cast<uint64_t>({size});")
+            o(f"frame.{m}_length = static_cast<uint64_t>({size});")
+            o(f"cursor += static_cast<uint64_t>({size});")
+            o.close()
         elif isinstance(node, ir.Struct):
             self.struct(node, limit)
         elif isinstance(node, ir.Region):
@@ -555,6 +641,8 @@ class WriteEmitter:
             o(f"writeVarInt({out}, {self.access(path)});")
         elif isinstance(node, ir.Bytes):
             self.bytes_field(path, node, out, where)
+        elif isinstance(node, ir.Extension):
+            self.extension(path, node, out, where)
         elif isinstance(node, ir.Struct):
             self.struct(node, out)
         elif isinstance(node, ir.Region):
@@ -614,6 +702,31 @@ class WriteEmitter:
             o(f"writeBody(frame, source, {out});")
         else:
             o(f"{out}.add({self.access(path)});")
+
+    def extension(self, path, node: ir.Extension, out, where):
+        """A built value's literal bytes; a parsed one moved from the source, through the
+        extension's write() when a mutation changed it."""
+        o = self.out
+        m = ext_member(path)
+        if node.size is not None:
+            o(f'checkSize({self.expr(node.size)}, frame.{m}_length, "{where}");')
+        o.open(f"if (frame.{m}_state == ExtState::Built) {{")
+        o(f"{out}.add(frame.{m}_literal);")
+        o.depth -= 1
+        o.open("} else {")
+        field = o.fresh("field")
+        o(f"Buffer::OwnedImpl {field};")
+        o(f"takeField(source, frame.{m}_offset, frame.{m}_source_length, {field});")
+        if node.header_map:
+            o.open(f"if (frame.{m}_state == ExtState::Mutated) {{")
+            o(f"{ext_namespace(node)}::write(frame.{m}, {field}, {out});")
+            o.depth -= 1
+            o.open("} else {")
+            o(f"{out}.move({field});")
+            o.close()
+        else:
+            o(f"{out}.move({field});")
+        o.close()
 
     def array(self, path, node: ir.Array, out, where):
         o = self.out

@@ -10,6 +10,8 @@ from codecgen.backends.cpp.emit import (
     FrameModel,
     Lines,
     cpp_string,
+    ext_member,
+    ext_namespace,
     int_ctype,
     member,
 )
@@ -31,22 +33,26 @@ class RoleEmitter:
     # ------------------------------------------------------------------ shared
 
     def value(self, path: ir.Path) -> str:
-        text = f"frame.{member(path)}"
+        text = self.model.value(path)
         if _is_wide_unsigned(self.model.nodes.get(path)):
             return f'checkSigned64({text}, "{ir.dotted(path)}")'
         return text
 
     def length(self, path: ir.Path) -> str:
-        if path == self.model.body:
-            return "frame.body_length"
-        return f"frame.{member(path)}.size()"
+        return self.model.length(path)
+
+    def header_extension(self) -> Optional[ir.Extension]:
+        """The extension field that is the header map, if it is one."""
+        hm = self.proto.roles.header_map
+        node = self.model.nodes.get(hm.array) if hm is not None else None
+        return node if isinstance(node, ir.Extension) else None
 
     @property
     def expr(self) -> Expr:
         return Expr(self.value, self.length)
 
     def render(self, path: ir.Path, how: ir.Render) -> str:
-        text = f"frame.{member(path)}"
+        text = self.model.value(path)
         if how is ir.Render.TEXT:
             return text
         if how is ir.Render.HEX:
@@ -88,9 +94,10 @@ class RoleEmitter:
             o("  metadata.setResponseStatus(MetaProtocolProxy::ResponseStatus::Error);")
             o("}")
         if r.request_id is not None:
-            o(f"metadata.setRequestId(static_cast<uint64_t>(frame.{member(r.request_id)}));")
-        o("metadata.setHeaderSize(frame.frame_size - frame.body_length);")
-        o("metadata.setBodySize(frame.body_length);")
+            o(f"metadata.setRequestId(static_cast<uint64_t>({self.model.value(r.request_id)}));")
+        body = self.length(r.body) if r.body is not None else "frame.body_length"
+        o(f"metadata.setHeaderSize(frame.frame_size - {body});")
+        o(f"metadata.setBodySize({body});")
         if r.operation_name:
             parts = []
             for part in r.operation_name:
@@ -99,8 +106,30 @@ class RoleEmitter:
                 else:
                     parts.append(self.render(part.path, part.render))
             o(f"metadata.setOperationName({' + '.join(parts)});")
+        # Header-map entries first: the spec's declared routing keys win over an entry of the same name.
+        hm = r.header_map
+        ext = self.header_extension()
+        if ext is not None:
+            present = self.model.presence(hm.array)
+            o(f"// Header map {ir.dotted(hm.array)}: the extension's entries are routable, keys lower-cased.")
+            o.open(f"if ({present}) {{" if present else "{")
+            o("std::vector<std::pair<std::string, std::string>> entries;")
+            o(f"{ext_namespace(ext)}::entries(frame.{ext_member(hm.array)}, entries);")
+            o("for (const auto& entry : entries) {")
+            o("  metadata.putString(asciiLower(entry.first), entry.second);")
+            o("}")
+            o.close()
+        elif hm is not None:
+            o(f"// Header map {ir.dotted(hm.array)}: every entry is routable, keys lower-cased.")
+            o(f"for (const auto& entry : frame.{member(hm.array)}) {{")
+            o(f"  metadata.putString(asciiLower(entry.{hm.key_field}), entry.{hm.value_field});")
+            o("}")
         for key in r.routing_keys:
             present = self.model.presence(key.path)
+            output = self.model.outputs.get(key.path)
+            if output is not None and output[1].text:  # an empty text output is absent
+                empty = f"!{self.model.value(key.path)}.empty()"
+                present = f"{present} && {empty}" if present else empty
             line = f'metadata.putString("{key.key}", {self.render(key.path, key.render)});'
             if present:
                 o(f"if ({present}) {{")
@@ -108,12 +137,6 @@ class RoleEmitter:
                 o("}")
             else:
                 o(line)
-        hm = r.header_map
-        if hm is not None:
-            o(f"// Header map {ir.dotted(hm.array)}: every entry is routable, keys lower-cased.")
-            o(f"for (const auto& entry : frame.{member(hm.array)}) {{")
-            o(f"  metadata.putString(asciiLower(entry.{hm.key_field}), entry.{hm.value_field});")
-            o("}")
         return o.text()
 
     # ------------------------------------------------------------------ encode
@@ -140,7 +163,9 @@ class RoleEmitter:
             o("  continue;")
             o("}")
         hm = r.header_map
-        if hm is not None:
+        if self.header_extension() is not None:
+            o("extension_pairs.emplace_back(key, value);")
+        elif hm is not None:
             entries = f"frame.{member(hm.array)}"
             o("const std::string lower_key = asciiLower(key);")
             o("bool found = false;")
@@ -157,6 +182,27 @@ class RoleEmitter:
             o("}")
         return o.text()
 
+    def mutation_prologue(self) -> str:
+        if self.header_extension() is None:
+            return ""
+        return "  // For the extension's mutate(): the pairs no fixed header took, sorted by key.\n" \
+               "  std::vector<std::pair<std::string, std::string>> extension_pairs;"
+
+    def mutation_epilogue(self) -> str:
+        ext = self.header_extension()
+        if ext is None:
+            return ""
+        o = Lines(1)
+        path = self.proto.roles.header_map.array
+        ns, m = ext_namespace(ext), ext_member(path)
+        present = self.model.presence(path)
+        cond = f"frame.{m}_state == ExtState::Parsed" + (f" && {present}" if present else "")
+        o(f"if ({cond} && {ns}::mutate(frame.{m}, extension_pairs)) {{")
+        o(f"  frame.{m}_state = ExtState::Mutated;")
+        o(f"  frame.{m}_length = {ns}::size(frame.{m});")
+        o("}")
+        return o.text()
+
     # ------------------------------------------------------------------ replies
 
     def reply(self, reply: Optional[ir.Reply], depth: int = 1) -> str:
@@ -165,6 +211,14 @@ class RoleEmitter:
             return ""
         for path, value in reply.values:
             node = self.model.nodes[path]
+            if isinstance(node, ir.Extension):
+                m = ext_member(path)
+                if value.kind is ir.ValueKind.ERROR_MESSAGE:
+                    o(f"frame.{m}_literal = {ext_namespace(node)}::errorValue(error.message);  // {ir.dotted(path)}")
+                else:
+                    o(f"frame.{m}_literal = {cpp_string(value.literal)};  // {ir.dotted(path)}")
+                o(f"frame.{m}_length = frame.{m}_literal.size();")
+                continue
             is_body = path == self.model.body
             target = "frame.body" if is_body else f"frame.{member(path)}"
             comment = f"// {ir.dotted(path)}"

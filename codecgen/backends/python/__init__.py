@@ -7,12 +7,15 @@ one implementation.
 
 from __future__ import annotations
 
+import ast
 import types
 from functools import lru_cache
 
 import construct
 
-from codecgen import ir
+from codecgen import ir, naming
+from codecgen.errors import UserError
+from codecgen.frontend.extension import BASE_SOURCE, embeddable_text
 from codecgen.backends.python.emit import (
     ConstructEmitter,
     FreshEmitter,
@@ -30,6 +33,9 @@ def _names(path: ir.Path, proto: ir.ProtocolIR) -> str:
 
 
 def _node(proto: ir.ProtocolIR, path: ir.Path):
+    found = ir.find_output(proto.frame, path)
+    if found is not None:
+        return found[1]
     for f in ir.iter_fields(proto.frame):
         if f.path == path:
             return f.node
@@ -61,6 +67,8 @@ def _reply(proto: ir.ProtocolIR, reply) -> str:
             rows.append((path, kind, None, (bits, signed)))
         elif value.kind is ir.ValueKind.ERROR_CODE:
             rows.append((path, kind, tuple(code for _, code in value.codes), None))
+        elif isinstance(node, ir.Extension) and value.kind is ir.ValueKind.ERROR_MESSAGE:
+            rows.append((path, "extension_error_message", None, node.kind))
         elif value.kind is ir.ValueKind.METADATA:
             if isinstance(node, ir.Bytes):
                 rows.append((path, kind, value.literal, (value.key.encode(), None, None)))
@@ -84,12 +92,46 @@ def _fixed_headers(proto: ir.ProtocolIR) -> str:
     return repr(out)
 
 
+def _extension_sources(proto: ir.ProtocolIR) -> list[dict]:
+    """The Python sources to embed, each once, the extension runtime (base.py) first."""
+    files: list[str] = []
+    for f in ir.extensions(proto.frame):
+        for source in (BASE_SOURCE,) + f.node.python_sources:
+            if source not in files:
+                files.append(source)
+    return [{"name": _display(source), "text": embeddable_text(source)} for source in files]
+
+
+def _display(source: str) -> str:
+    parts = source.replace("\\", "/").split("/")
+    return "/".join(parts[parts.index("codecgen"):]) if "codecgen" in parts else parts[-1]
+
+
+def _check_names(text: str, sources: list[dict]) -> None:
+    """Embedded sources share the module's namespace: refuse a name defined twice at top level."""
+    if not sources:
+        return
+    seen: dict[str, int] = {}
+    for node in ast.parse(text).body:
+        names = []
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, ast.Assign):
+            names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+        for name in names:
+            if name in seen and seen[name] != node.lineno:
+                raise UserError(f"python backend: the name {name!r} is defined by an embedded extension "
+                                "source and by the generated module (or twice); rename it in the extension")
+            seen[name] = node.lineno
+
+
 def render(proto: ir.ProtocolIR) -> str:
     roles = proto.roles
     exprs = RolesEmitter(proto)
     fresh = FreshEmitter(proto).emit_fresh()
     element = (FreshEmitter(proto).emit_element(roles.header_map.array)
-               if roles.header_map else "    return Container()")
+               if roles.header_map and roles.header_map.key_field else "    return Container()")
+    sources = _extension_sources(proto)
     context = {
         "p": proto,
         "version": __version__,
@@ -104,7 +146,11 @@ def render(proto: ir.ProtocolIR) -> str:
         "routing_keys": [{"key": k.key, "path": repr(k.path), "render": k.render.value,
                           "names": _names(k.path, proto)} for k in roles.routing_keys],
         "header_map": ({"array": repr(roles.header_map.array), "key": roles.header_map.key_field,
-                        "value": roles.header_map.value_field} if roles.header_map else None),
+                        "value": roles.header_map.value_field,
+                        "extension": _extension_class(proto, roles.header_map.array)}
+                       if roles.header_map else None),
+        "extension_sources": sources,
+        "extensions": sorted({(f.node.kind, naming.camel(f.node.kind)) for f in ir.extensions(proto.frame)}),
         "operation": [{"text": repr(p.text.encode()), "path": repr(p.path) if p.path else "",
                        "render": p.render.value, "names": _names(p.path, proto) if p.path else "None"}
                       for p in roles.operation_name],
@@ -116,7 +162,14 @@ def render(proto: ir.ProtocolIR) -> str:
         "fixed_headers": _fixed_headers(proto),
         "mutable": repr(bool(roles.header_map or roles.fixed_headers)),
     }
-    return environment(__name__).get_template("codec.py.j2").render(**context) + "\n"
+    text = environment(__name__).get_template("codec.py.j2").render(**context) + "\n"
+    _check_names(text, sources)
+    return text
+
+
+def _extension_class(proto: ir.ProtocolIR, path: ir.Path) -> str:
+    node = proto.field(path).node
+    return naming.camel(node.kind) if isinstance(node, ir.Extension) else ""
 
 
 @lru_cache(maxsize=64)

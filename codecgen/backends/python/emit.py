@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Iterator, List, Optional
 
-from codecgen import ir
+from codecgen import ir, naming
 from codecgen.analysis import decode_refs, early_size_checks
 from codecgen.frontend.layout import min_size
 
@@ -71,6 +71,10 @@ class ConstructEmitter:
             if node.size is None:
                 return "GreedyBytes"
             return f"Bytes({self.expr(node.size, ctx)})"
+        if isinstance(node, ir.Extension):
+            args = ["None" if node.size is None else self.expr(node.size, ctx)]
+            args += [f"{name}={self.expr(e, ctx)}" for name, e in node.params]
+            return f"{naming.camel(node.kind)}({', '.join(args)})"
         if isinstance(node, ir.Struct):
             return self.struct(node, path, indent)
         if isinstance(node, ir.Array):
@@ -248,6 +252,18 @@ class WalkerEmitter:
             size = self.size_of_bytes(node, path, lim, where)
             if size is None:
                 c(f"size = {lim} - c")
+            self.need("size", lim, where)
+            if path in self.referenced:
+                c(f"v_{name} = size")
+            c("c += size")
+        elif isinstance(node, ir.Extension):
+            # Framing only skips an extension field; its parser runs on the whole frame.
+            if node.size is None:
+                c(f"size = {lim} - c")
+            else:
+                c(f"size = {self.expr(node.size)}")
+                c("if size < 0:")
+                c(f"    raise ProtocolError('{where}: negative length ' + str(size))")
             self.need("size", lim, where)
             if path in self.referenced:
                 c(f"v_{name} = size")
@@ -459,6 +475,9 @@ class FreshEmitter:
         slot = f"{holder}[{name!r}]"
         get = "None" if element else f"vals.get({path!r}, {self.default(node)})"
         if isinstance(node, (ir.Const, ir.Padding)):
+            return
+        if isinstance(node, ir.Extension):
+            c(f"{slot} = {naming.camel(node.kind)}.raw(vals.get({path!r}, b''))")
             return
         if isinstance(node, ir.Int):
             c(f"{slot} = {'0' if node.derived is not None or element else get}")
