@@ -258,21 +258,21 @@ def _corrupt(rng, frame: bytes) -> bytes:
 def test_engines_agree_on_bodies_corrupted_anywhere(proto, native):
     module, rng = pyb.load(proto), random.Random(11)
     outcomes = {True: 0, False: 0}
-    for _ in range(1500):
+    for _ in range(500):
         direction = rng.choice(["request", "response"])
         frame = random_frame(proto, module, rng, direction=direction)
         case = {"kind": "roundtrip", "direction": direction, "data": _corrupt(rng, frame), "chunks": []}
         expected, actual = python_decode(module, case), cpp_decode(native, case)
         assert agree(expected, actual), f"{case['data'].hex()}: {difference(expected, actual)}"
         outcomes[expected["error"]] += 1
-    assert min(outcomes.values()) > 100  # both valid and invalid bodies were seen
+    assert min(outcomes.values()) > 40  # both valid and invalid bodies were seen
 
 
 def test_engines_agree_on_mutations_of_existing_keys(proto, native):
     module, rng = pyb.load(proto), random.Random(12)
     codec = module.Codec()
     checked = 0
-    for _ in range(400):
+    for _ in range(150):
         frame = random_frame(proto, module, rng, direction="request")
         md = codec.decode(bytearray(frame), "request")
         keys = [k.decode("latin-1") for k in md.strings if k not in (b"interface", b"method")]
@@ -284,7 +284,7 @@ def test_engines_agree_on_mutations_of_existing_keys(proto, native):
                 expected = bytes(codec.encode(md, mutation, frame))
                 assert native.encode(frame, "request", mutation, path) == expected, (frame.hex(), mutation)
             checked += 1
-    assert checked > 50
+    assert checked > 20
 
 
 def test_long_error_message_is_chunked_alike(proto, native):

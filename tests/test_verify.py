@@ -112,3 +112,42 @@ def test_codec_dir_that_does_not_compile_is_one_line_error(tmp_path, capsys):
     assert code == 2
     assert len(errors) == 1 and "does not compile" in errors[0] and "awesomerpc_codec.cc:" in errors[0]
     assert "Traceback" not in err
+
+
+OPTIONAL_AND_SHARED = {
+    # A routing key on an optional scalar: absent -> no key, on both engines.
+    "iftest": '''
+from construct import Struct, Int8ub, Int16ub, If, Bytes, this
+from codecgen import Protocol
+frame = Struct(
+    "flags" / Int8ub,
+    "tenant" / If(this.flags & 1, Int16ub),
+    "name_len" / Int8ub,
+    "name" / If(this.name_len > 0, Bytes(this.name_len)),
+)
+PROTOCOL = Protocol(name="iftest", frame=frame, routing_keys={"tenant": "tenant", "name": "name"},
+                    error_reply={"flags": 0})
+''',
+    # A routing key declared in two Switch cases is present when either case is taken.
+    "swtest": '''
+from construct import Struct, Int8ub, Int16ub, Switch, PascalString, this
+from codecgen import Protocol
+frame = Struct(
+    "kind" / Int8ub,
+    "payload" / Switch(this.kind, {
+        1: Struct("topic" / PascalString(Int8ub, "utf8"), "x" / Int8ub),
+        2: Struct("topic" / PascalString(Int8ub, "utf8")),
+    }, default=Struct("other" / Int16ub)),
+)
+PROTOCOL = Protocol(name="swtest", frame=frame, routing_keys={"topic": "payload.topic"},
+                    error_reply={"kind": 9})
+''',
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONAL_AND_SHARED))
+def test_conditional_routing_keys_agree(name, tmp_path, capsys):
+    spec = tmp_path / f"{name}.py"
+    spec.write_text(OPTIONAL_AND_SHARED[name])
+    assert main(["verify", str(spec), "--no-sanitize", "--cases", "2000", "--out", str(tmp_path)]) == 0, \
+        capsys.readouterr().out

@@ -28,7 +28,10 @@ class _Roles:
     def _index(self, node, in_array):
         if isinstance(node, ir.Struct):
             for f in node.fields:
-                self.nodes[f.path] = f.node
+                leaf = f.node
+                while isinstance(leaf, ir.If) and not isinstance(leaf.then, ir.Struct):
+                    leaf = leaf.then  # an optional scalar: roles see the scalar (absent: no key)
+                self.nodes[f.path] = leaf
                 if in_array:
                     self.in_array.add(f.path)
                 if isinstance(f.node, ir.Bits):

@@ -223,7 +223,9 @@ class FrameModel:
         self.entries: List[EntryStruct] = []
         self.entry_of: Dict[ir.Path, str] = {}  # array path -> entry struct name
         self.array_paths: Dict[ir.Path, ir.Array] = {}
-        self.branches: Dict[ir.Path, List[Tuple[str, int]]] = {}  # field -> [(branch member, index)]
+        # field -> the branch chains under which it is on the wire, one per place it is
+        # declared (a field may appear in several Switch cases): [[(branch member, index)]]
+        self.branches: Dict[ir.Path, List[List[Tuple[str, int]]]] = {}
         self.nodes: Dict[ir.Path, object] = {}
         self.extensions: List[Tuple[ir.Path, ir.Extension]] = []  # in wire order
         self.outputs: Dict[ir.Path, Tuple[ir.Path, ir.ExtOutput]] = {}  # output path -> (field, output)
@@ -242,7 +244,7 @@ class FrameModel:
     def _field(self, path, name, node, out, chain, base):
         """``base`` is the array path when ``path`` lives in an array entry."""
         in_entry = base is not None
-        self.branches[path] = list(chain)
+        self._mark(path, chain)
         self.nodes[path] = node
         mname = member(path[len(base):]) if in_entry else member(path)
         where = ir.dotted(path)
@@ -252,7 +254,7 @@ class FrameModel:
             self._add(out, Member("uint64_t", mname, where, "0"))
         elif isinstance(node, ir.Bits):
             for b in node.fields:
-                self.branches[path + (b.name,)] = list(chain)
+                self._mark(path + (b.name,), chain)
                 self.nodes[path + (b.name,)] = b
                 ctype = "uint8_t" if b.width <= 8 else "uint16_t" if b.width <= 16 else \
                     "uint32_t" if b.width <= 32 else "uint64_t"
@@ -269,7 +271,7 @@ class FrameModel:
             for o in node.outputs:
                 self.outputs[path + (o.name,)] = (path, o)
                 self.nodes[path + (o.name,)] = o
-                self.branches[path + (o.name,)] = list(chain)
+                self._mark(path + (o.name,), chain)
             self._add(out, Member(f"{ext_namespace(node)}::Value", m, f"{where}: extension {node.kind}"))
             self._add(out, Member("ExtState", f"{m}_state", f"{where}: parsed, mutated or built here",
                                   "ExtState::Built"))
@@ -301,7 +303,10 @@ class FrameModel:
                 cases.append(node.default)
             for index, case in enumerate(cases):
                 self._field(path, name, case, out, chain + [(branch, index)], base)
-                self.branches[path] = list(chain)
+            # A scalar directly under an If/Switch shares its path: it is present only when its
+            # branch was taken.  A Struct case's fields have paths of their own.
+            scalars = [chain + [(branch, i)] for i, case in enumerate(cases) if not isinstance(case, ir.Struct)]
+            self.branches[path] = scalars or [list(chain)]
         # Const and Padding carry no value.
 
     def value(self, path: ir.Path) -> str:
@@ -319,10 +324,21 @@ class FrameModel:
             return f"frame.{ext_member(path)}_length"
         return f"frame.{member(path)}.size()"
 
+    def _mark(self, path: ir.Path, chain) -> None:
+        chains = self.branches.setdefault(path, [])
+        if list(chain) not in chains:
+            chains.append(list(chain))
+
     def presence(self, path: ir.Path, frame: str = "frame") -> str:
         """A C++ condition that is true when ``path`` was present on the wire ("" = always)."""
-        conds = [f"{frame}.{b} == {i}" for b, i in self.branches.get(path, [])]
-        return " && ".join(conds)
+        alternatives = []
+        for chain in self.branches.get(path, [[]]):
+            if not chain:
+                return ""
+            alternatives.append(" && ".join(f"{frame}.{b} == {i}" for b, i in chain))
+        if len(alternatives) == 1:
+            return alternatives[0]
+        return " || ".join(f"({a})" for a in alternatives)
 
 
 # --------------------------------------------------------------------------- parse
