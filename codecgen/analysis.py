@@ -94,3 +94,27 @@ def _reads(field: ir.Field, refs: set) -> bool:
     if isinstance(field.node, ir.Bits):
         return any(field.path + (b.name,) in refs for b in field.node.fields)
     return False
+
+
+def unconditional_paths(proto: ir.ProtocolIR) -> set[ir.Path]:
+    """Scalar and bytes fields (and bit fields) that every frame has: not under an If,
+    a Switch or an array.  Engines may read them without a presence check."""
+    out: set[ir.Path] = {ir.DIRECTION_PATH}
+
+    def visit(st: ir.Struct):
+        for f in st.fields:
+            node = f.node
+            if isinstance(node, ir.Region):
+                node = node.inner
+                if not isinstance(node, ir.Struct):
+                    out.add(f.path)
+                    continue
+            if isinstance(node, ir.Struct):
+                visit(node)
+            elif isinstance(node, ir.Bits):
+                out.update(f.path + (b.name,) for b in node.fields)
+            elif isinstance(node, (ir.Int, ir.VarInt, ir.Bytes)):
+                out.add(f.path)
+
+    visit(proto.frame)
+    return out

@@ -143,8 +143,10 @@ def render(proto: ir.ProtocolIR) -> str:
         "rules": [{"cond": exprs.value_expr(r.when), "type": r.type.name} for r in roles.message_type_rules],
         "response_error": exprs.value_expr(roles.response_error) if roles.response_error else "0",
         "request_id": repr(roles.request_id) if roles.request_id else "",
-        "routing_keys": [{"key": k.key, "path": repr(k.path), "render": k.render.value,
-                          "names": _names(k.path, proto)} for k in roles.routing_keys],
+        "request_id_get": exprs.get(roles.request_id, "0") if roles.request_id else "",
+        "routing_keys": [{"key": k.key, "path": repr(k.path), "getter": exprs.get(k.path, "None"),
+                          "render": k.render.value, "names": _names(k.path, proto)}
+                         for k in roles.routing_keys],
         "header_map": ({"array": repr(roles.header_map.array), "key": roles.header_map.key_field,
                         "value": roles.header_map.value_field,
                         "extension": _extension_class(proto, roles.header_map.array)}
@@ -152,9 +154,11 @@ def render(proto: ir.ProtocolIR) -> str:
         "extension_sources": sources,
         "extensions": sorted({(f.node.kind, naming.camel(f.node.kind)) for f in ir.extensions(proto.frame)}),
         "operation": [{"text": repr(p.text.encode()), "path": repr(p.path) if p.path else "",
+                       "getter": exprs.get(p.path, "None") if p.path else "",
                        "render": p.render.value, "names": _names(p.path, proto) if p.path else "None"}
                       for p in roles.operation_name],
         "body": repr(roles.body) if roles.body else "",
+        "body_get": exprs.get(roles.body, "b''") if roles.body else "",
         "fresh": fresh,
         "element": element,
         "error_reply": _reply(proto, roles.error_reply),

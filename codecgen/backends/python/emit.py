@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Iterator, List, Optional
 
 from codecgen import ir, naming
-from codecgen.analysis import decode_refs, early_size_checks
+from codecgen.analysis import decode_refs, early_size_checks, unconditional_paths
 from codecgen.frontend.layout import min_size
 
 _PY_OPS = {"//": "_floordiv", "%": "_mod"}
@@ -404,11 +404,33 @@ class RolesEmitter:
 
     def __init__(self, proto: ir.ProtocolIR):
         self.proto = proto
+        self.direct = unconditional_paths(proto)
+        self.leaves = {}
+        for f in ir.iter_fields(proto.frame):
+            self.leaves[f.path] = f.node
+            if isinstance(f.node, ir.Bits):
+                for b in f.node.fields:
+                    self.leaves[f.path + (b.name,)] = b
+
+    def _small_int(self, path: ir.Path) -> bool:
+        """An integer that always fits signed 64 bits (so no range check is needed)."""
+        node = self.leaves.get(path)
+        if path == ir.DIRECTION_PATH or isinstance(node, ir.BitField):
+            return True
+        return isinstance(node, ir.Int) and (node.type.width < 8 or node.type.signed)
+
+    def get(self, path: ir.Path, default: str) -> str:
+        """Python text reading ``path`` from ``c``: direct when every frame has it."""
+        if path in self.direct:
+            return access(path)
+        return f"_get(c, {path!r}, {default})"
 
     def value_expr(self, e: ir.Expr) -> str:
         if isinstance(e, ir.Lit):
             return repr(e.value)
         if isinstance(e, ir.Ref):
+            if e.path in self.direct and self._small_int(e.path):
+                return f"int({access(e.path)})"
             return f"_v(c, {e.path!r})"
         if isinstance(e, ir.LenOf):
             return f"len(_get(c, {e.path!r}, b''))"
