@@ -30,6 +30,11 @@ from typing import Optional, Tuple, Union
 Path = Tuple[str, ...]
 
 
+# Keys meta-protocol-proxy reserves for itself (ReservedHeaders in codec.h): codecs never
+# publish them (decode) and specs cannot route on them.
+RESERVED_KEYS = ("x-request-id", "x-client-trace-id", "x-envoy-force-trace")
+RESERVED_PREFIX = "x-meta-protocol-"
+
 # The pseudo-field holding the frame's direction (0 request, 1 response): see spec.DIRECTION.
 DIRECTION_PATH: "Path" = ("@direction",)
 

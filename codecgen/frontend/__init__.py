@@ -60,6 +60,9 @@ def lower(protocol: Protocol, spec_file: str = "") -> ir.ProtocolIR:
         raise SpecError(str(name), "name", problem)
     if not isinstance(protocol.max_frame_size, int) or not 16 <= protocol.max_frame_size <= (1 << 31) - 1:
         raise SpecError(name, "max_frame_size", "must be an integer between 16 and 2^31-1")
+    if isinstance(protocol.max_array_count, bool) or not isinstance(protocol.max_array_count, int) \
+            or not 1 <= protocol.max_array_count <= 1_000_000:
+        raise SpecError(name, "max_array_count", "must be an integer between 1 and 1000000")
     lowerer = Lowerer(name, protocol.max_array_count)
     frame = lowerer.lower_frame(protocol.frame)
     frame = layout(frame)

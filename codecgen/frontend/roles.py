@@ -12,7 +12,6 @@ from codecgen.frontend.lower import Scope
 from codecgen import spec as S
 
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
-RESERVED_PREFIX = "x-meta-protocol-"
 
 
 class _Roles:
@@ -122,7 +121,7 @@ class _Roles:
     def check_key(self, where, key):
         if not isinstance(key, str) or not KEY_RE.match(key):
             raise self.fail(where, f"key {key!r} must be lower-case ([a-z0-9_.-]); Aeraki matches keys lower-cased")
-        if key.startswith(RESERVED_PREFIX) or key in ("x-request-id", "x-client-trace-id", "x-envoy-force-trace"):
+        if key.startswith(ir.RESERVED_PREFIX) or key in ir.RESERVED_KEYS:
             raise self.fail(where, f"key {key!r} is reserved by MetaProtocol")
 
     def render(self, where, path, render):

@@ -75,6 +75,8 @@ def render(proto: ir.ProtocolIR, target: Optional[str] = None) -> dict[str, str]
         "error_uses_metadata": roles.uses_metadata(r.error_reply),
         "encode_uses_buffer": roles.mutable or r.heartbeat_reply is not None,
         "enum_renderers": roles.enum_renderers,
+        "reserved_keys": list(ir.RESERVED_KEYS),
+        "reserved_prefix": ir.RESERVED_PREFIX,
     }
     pieces = " ".join(str(context[k]) for k in ("parse", "write", "to_metadata", "apply_mutation",
                                                  "heartbeat", "error_reply", "mutation_epilogue"))
@@ -107,7 +109,7 @@ HELPER_DEPS = {
     "checkSigned64": (), "checkCount": (), "checkedAdd": (), "checkedSub": (), "checkedMul": (),
     "floorDiv": (), "floorMod": ("checkedSub", "checkedMul", "floorDiv"), "checkedShl": (),
     "checkedShr": (), "checkSize": (), "copyString": (), "asciiLower": (), "hexString": (),
-    "parseDecimal": (),
+    "parseDecimal": (), "publishHeader": ("asciiLower",),
 }
 
 

@@ -116,13 +116,13 @@ class RoleEmitter:
             o("std::vector<std::pair<std::string, std::string>> entries;")
             o(f"{ext_namespace(ext)}::entries(frame.{ext_member(hm.array)}, entries);")
             o("for (const auto& entry : entries) {")
-            o("  metadata.putString(asciiLower(entry.first), entry.second);")
+            o("  publishHeader(metadata, entry.first, entry.second);")
             o("}")
             o.close()
         elif hm is not None:
             o(f"// Header map {ir.dotted(hm.array)}: every entry is routable, keys lower-cased.")
             o(f"for (const auto& entry : frame.{member(hm.array)}) {{")
-            o(f"  metadata.putString(asciiLower(entry.{hm.key_field}), entry.{hm.value_field});")
+            o(f"  publishHeader(metadata, entry.{hm.key_field}, entry.{hm.value_field});")
             o("}")
         for key in r.routing_keys:
             present = self.model.presence(key.path)

@@ -138,6 +138,8 @@ def render(proto: ir.ProtocolIR) -> str:
         "construct_version": construct.__version__,
         "drop_keys": repr(tuple(roles.drop_keys)),
         "drop_prefixes": repr(tuple(roles.drop_prefixes)),
+        "reserved_keys": repr(tuple(k.encode() for k in ir.RESERVED_KEYS)),
+        "reserved_prefix": repr(ir.RESERVED_PREFIX.encode()),
         "construct_source": ConstructEmitter().struct(proto.frame, (), 0),
         "walker": WalkerEmitter(proto).emit(),
         "rules": [{"cond": exprs.value_expr(r.when), "type": r.type.name} for r in roles.message_type_rules],
