@@ -238,9 +238,6 @@ def test_target_decode_loop_agrees_with_the_harness(spec, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: codecgen/hostmodel/build.py _compile calls os.unlink(tmp) after a "
-                                       "failed compile; clang deletes its -o file on error, so FileNotFoundError "
-                                       "hides the CompileError (codecgen/fuzz/build.py works around it)")
 def test_verify_with_clang_reports_compile_errors(tmp_path, capsys):
     folder = _planted(tmp_path, "awesomerpc.py", r"return MetaProtocolProxy::DecodeStatus::Done;",
                       "return MetaProtocolProxy::DecodeStatus::Done  // missing semicolon")

@@ -224,7 +224,7 @@ def _compile(flavor: Flavor, source: Path, includes: list[Path], deps: str, cach
                *(f"-I{p}" for p in includes), "-c", str(source), "-o", tmp]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        os.unlink(tmp)
+        Path(tmp).unlink(missing_ok=True)  # clang removes its output itself on failure
         output = result.stderr + result.stdout
         if rewrite[0]:
             output = output.replace(*rewrite)

@@ -4,15 +4,15 @@
 // aborts (so libFuzzer records a crash) when the codec breaks a rule:
 //
 //  * the bytes arrive in reads chosen by the input; each read runs the framework's decode loop
-//    (harness DecodeLoop: fresh metadata per call, Done must consume, bytes conserved,
-//    originMessage() empty on WaitForData, response-side message types, reserved keys);
+//    with the rules of the harness's DecodeLoop (fresh metadata per call, Done must consume,
+//    bytes conserved, originMessage() empty on WaitForData, response-side message types,
+//    reserved keys) -- FastLoop below, an allocation-lean copy kept in step with it;
 //  * the outcome must not depend on how the bytes were split into reads (a codec that returns
 //    Done or throws before a frame is whole, or waits on bytes it will later refuse, differs
 //    between one read and many);
-//  * each decoded frame, on request, goes through encode with a mutation on the request and the
-//    response path, onError with its metadata, and the heartbeat encode (harness Session); the
-//    bytes any of these produce must decode again as exactly one frame;
-//  * onError with an empty metadata must produce one frame too;
+//  * one extra call per input, chosen by the input: encode with a mutation on the request or
+//    the response path, onError with a decoded frame's metadata or an empty one, or the
+//    heartbeat encode (harness Session); the bytes it produces must decode as exactly one frame;
 //  * anything thrown that is not an EnvoyException (the only exception the framework catches),
 //    and any failed model assertion (Envoy would abort), is a violation.
 //
@@ -29,17 +29,20 @@
 //                    bit 7    the mutation changes the frame's own first key (else a fixed one)
 //   byte 1  param    as above; error type = param % 6; the fixed mutation and the error
 //                    message are picked from param's bits 4-5 and 1-2
-// CODECGEN_FUZZ_IGNORE="text|text..." (environment): a violation whose message contains one of
-// the texts ends the input quietly instead of aborting, so a campaign can look past known bugs.
 //   byte 2- the bytes of one direction of a connection
+//
+// Environment: CODECGEN_FUZZ_IGNORE="text|text..." makes a violation whose message contains one
+// of the texts end the input quietly (a campaign looks past a known bug);
+// CODECGEN_FUZZ_CROSSCHECK=1 decodes every input with DecodeLoop too and compares;
+// CODECGEN_FUZZ_LOG=check|print formats ENVOY_LOG messages (off by default).
 //
 // Cost: the rate libFuzzer reaches decides how deep it gets, so an input runs one decode in the
 // common case, a second (one read, for the comparison) when its reads were split, and at most
 // one extra call (a Session call decodes its frame again); text for a report is built only when
 // a rule is broken. See FUZZING.md for the measurements behind these choices.
 //
-// Built by codecgen/fuzz/build.py with clang++ -fsanitize=fuzzer,address,undefined and
-// -DCODECGEN_FUZZ_FACTORY="aeraki.meta_protocol.codec.<name>".
+// Built by codecgen/fuzz/build.py with clang++ -fsanitize=fuzzer,address,undefined (--fast:
+// fuzzer,undefined) and -DCODECGEN_FUZZ_FACTORY="aeraki.meta_protocol.codec.<name>".
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
