@@ -5,35 +5,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-
-class MessageType(enum.IntEnum):
-    """meta-protocol-proxy MessageType (codec.h), same values."""
-
-    Request = 0
-    Response = 1
-    Oneway = 2
-    Stream_Init = 3
-    Stream_Data = 4
-    Stream_Close_One_Way = 5
-    Stream_Close_Two_Way = 6
-    Heartbeat = 7
-    Error = 8
+# The framework's enums are facts of codec.h kept once, in the IR.
+from codecgen.ir import ErrorType, MessageType  # noqa: F401  (re-exported)
 
 
 class ResponseStatus(enum.IntEnum):
     Ok = 0
     Error = 1
-
-
-class ErrorType(enum.IntEnum):
-    """meta-protocol-proxy ErrorType (codec.h), same values."""
-
-    RouteNotFound = 0
-    ClusterNotFound = 1
-    NoHealthyUpstream = 2
-    BadResponse = 3
-    Unspecified = 4
-    OverLimit = 5
 
 
 @dataclass
