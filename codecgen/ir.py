@@ -437,7 +437,6 @@ class Reply:
 class Roles:
     request_id: Optional[Path]
     message_type_rules: Tuple[TypeRule, ...]  # empty: keep the framework preset
-    by_direction_default: bool  # no rule matched: keep preset (True) or error
     response_error: Optional[Expr]  # true: ResponseStatus::Error
     routing_keys: Tuple[RoutingKey, ...]
     operation_name: Tuple[OperationPart, ...]
@@ -447,7 +446,6 @@ class Roles:
     drop_prefixes: Tuple[str, ...]
     body: Optional[Path]  # the body field: body_size is its payload, header_size the rest
     error_reply: Reply
-    heartbeat_when: Optional[Expr]
     heartbeat_reply: Optional[Reply]
 
 

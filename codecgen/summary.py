@@ -125,8 +125,6 @@ def summarize(proto: ir.ProtocolIR) -> str:
             else:
                 parts.append(f"{ir.dotted(path)}={value.kind.value}")
         lines.append(f"  {title:<15} {'; '.join(parts) or '(all defaults)'}")
-    if r.heartbeat_when is not None:
-        lines.append(f"  heartbeat       when {ir.expr_text(r.heartbeat_when)}")
     for f in ir.extensions(proto.frame):
         files = [p.rsplit("/", 1)[-1] for p in f.node.python_sources + f.node.cpp_sources]
         lines.append(f"  extension       {ir.dotted(f.path)}: {f.node.kind} ({', '.join(files)})")

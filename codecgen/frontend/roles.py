@@ -312,7 +312,6 @@ def lower_roles(protocol: S.Protocol, frame: ir.Struct, scope: Scope) -> ir.Role
     return ir.Roles(
         request_id=r.request_id(),
         message_type_rules=r.type_rules(),
-        by_direction_default=True,
         response_error=response_error,
         routing_keys=r.routing_keys(),
         operation_name=r.operation_name(),
@@ -322,6 +321,5 @@ def lower_roles(protocol: S.Protocol, frame: ir.Struct, scope: Scope) -> ir.Role
         drop_prefixes=drop_prefixes,
         body=body,
         error_reply=r.reply("error_reply", protocol.error_reply),
-        heartbeat_when=r.expr("heartbeat.when", heartbeat.when) if heartbeat else None,
         heartbeat_reply=r.reply("heartbeat.reply", heartbeat.reply) if heartbeat else None,
     )

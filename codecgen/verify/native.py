@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -59,7 +58,3 @@ def cpp_build(folder: Path, name: str, **options) -> Path:
     from codecgen.hostmodel.build import build_harness
 
     return build_harness(folder, name, **options)
-
-
-def jobs() -> int:
-    return max(1, len(os.sched_getaffinity(0)))
