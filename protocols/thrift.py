@@ -17,82 +17,33 @@ Error reply: a framed EXCEPTION with the request's method name and seqid and a
 ``TApplicationException{message, type}``: UNKNOWN_METHOD (1) for RouteNotFound,
 INTERNAL_ERROR (6) otherwise.
 
-Not covered: the non-strict (old) binary header, the compact protocol, the unframed
-(buffered) transport and THeader/TTHeader (their info headers need varint fields inside a
-length-bounded header region, which the DSL does not express).  Thrift has no mutable
-header in this layout, so encode passes frames through unchanged.
+The message (and its error reply) is ``codecgen.ext.thrift.binary``, shared with the header
+transports: ``thriftheader.py`` (Apache THeader) and ``ttheader.py`` (Kitex TTHeader).
+
+Not covered: the non-strict (old) binary header, the compact protocol and the unframed
+(buffered) transport.  Thrift has no mutable header in this layout, so encode passes frames
+through unchanged.
 """
 
-from construct import (Const, Enum, GreedyBytes, Int8ub, Int16sb, Int32sb, Int32ub, PascalString,
-                       Padding, Prefixed, Struct, Switch, this)
+from construct import Int32ub, Prefixed, Struct, this
 
-from codecgen import ERROR_MESSAGE, REQUEST_ID, ErrorCode, ErrorType, FromMetadata, MessageType, Protocol, When
-
-# TApplicationException types (thrift-rpc.md)
-UNKNOWN, UNKNOWN_METHOD, INTERNAL_ERROR = 0, 1, 6
-T_STRING, T_I32 = 11, 8
-# Apache's default maximum frame length (thrift-rpc.md), plus the 4-byte length itself.
-MAX_FRAME = 16384000
-
-exception = Struct(
-    "exc_type1" / Int8ub,  # field type of the first field
-    "exc_first" / Switch(this.exc_type1, {
-        T_STRING: Struct(
-            "exc_id1" / Int16sb,
-            "exc_message" / PascalString(Int32ub, "utf8"),
-            "exc_type2" / Int8ub,
-            "exc_second" / Switch(this.exc_type2, {
-                T_I32: Struct(
-                    "exc_id2" / Int16sb,
-                    "exc_code" / Int32sb,
-                    "exc_rest" / GreedyBytes,  # the STOP byte (and any later field)
-                ),
-            }, default=Struct("exc_tail2" / GreedyBytes)),
-        ),
-    }, default=Struct("exc_tail1" / GreedyBytes)),
-)
+from codecgen import Protocol
+from codecgen.ext.thrift import MAX_FRAME, MESSAGE, error_reply, message_types
 
 frame = Struct(
-    "frame" / Prefixed(Int32ub, Struct(
-        "version" / Const(b"\x80\x01"),
-        Padding(1),
-        "mtype" / Enum(Int8ub, CALL=1, REPLY=2, EXCEPTION=3, ONEWAY=4),
-        "method" / PascalString(Int32ub, "utf8"),
-        "seqid" / Int32sb,
-        "payload" / Switch(this.mtype, {
-            "EXCEPTION": Struct("exc" / exception),
-        }, default=Struct("body" / GreedyBytes)),
-    )),
+    "frame" / Prefixed(Int32ub, Struct(*MESSAGE)),
 )
 
 PROTOCOL = Protocol(
     name="thrift",
     frame=frame,
     request_id="frame.seqid",
-    message_type=[
-        When(this.frame.mtype == "CALL", MessageType.Request),
-        When(this.frame.mtype == "REPLY", MessageType.Response),
-        When(this.frame.mtype == "EXCEPTION", MessageType.Error),
-        When(this.frame.mtype == "ONEWAY", MessageType.Oneway),
-    ],
+    message_type=message_types(this.frame),
     response_error=this.frame.mtype == "EXCEPTION",
     routing_keys={"method": "frame.method"},
     operation_name="{frame.method}",
     body="frame.payload.body",
-    error_reply={
-        "frame.mtype": "EXCEPTION",
-        "frame.method": FromMetadata("method"),
-        "frame.seqid": REQUEST_ID,
-        "frame.payload.exc.exc_type1": T_STRING,
-        "frame.payload.exc.exc_first.exc_id1": 1,
-        "frame.payload.exc.exc_first.exc_message": ERROR_MESSAGE,
-        "frame.payload.exc.exc_first.exc_type2": T_I32,
-        "frame.payload.exc.exc_first.exc_second.exc_id2": 2,
-        "frame.payload.exc.exc_first.exc_second.exc_code": ErrorCode({
-            ErrorType.RouteNotFound: UNKNOWN_METHOD,
-        }, default=INTERNAL_ERROR),
-        "frame.payload.exc.exc_first.exc_second.exc_rest": b"\x00",
-    },
+    error_reply=error_reply("frame."),
     max_frame_size=MAX_FRAME + 4,
     doc=__doc__,
 )

@@ -1,0 +1,68 @@
+"""ttheader: Kitex's TTHeader transport (CloudWeGo), Thrift binary protocol inside.
+
+The outer frame is Apache THeader's with another magic (wire-formats §3.6)::
+
+    LENGTH u32 (bytes after it) | magic 0x1000 | flags u16 | seqid i32
+    | header size u16, in 4-byte words | header | Thrift binary message (no inner length)
+
+The header (``KitexHeader``, an extension field in ``codecgen.ext.thrift``) is fixed-width:
+protocol id u8, transforms u8, then info blocks: string key/values (0x01), Kitex's int
+key/values (0x10), the ACL token (0x11) and padding (0x00). Its string key/values are the
+mutable headers (every one is published, the last of a repeated key wins; a mutation appends a
+key/value block, so the header size and LENGTH are recomputed). The message after it is
+``codecgen.ext.thrift.binary``, as in ``thrift.py``.
+
+Roles: routing keys ``method`` (the Thrift method name), ``to_service``, ``to_method``,
+``from_service``, ``from_method`` (Kitex int keys 6, 9, 3, 20) and every string key/value
+(``isn``, the IDL service name, among them); request id = the message's seqid (Kitex writes the
+same value in the header's seqid); CALL/REPLY/EXCEPTION/ONEWAY ->
+Request/Response/Error/Oneway.
+
+Error reply: a TTHeader frame (flags 0, the request id as both seqids, an empty header)
+carrying an EXCEPTION with a ``TApplicationException``: UNKNOWN_METHOD (1) for RouteNotFound,
+INTERNAL_ERROR (6) otherwise. Kitex clients raise it as a remote error.
+
+Not covered: Kitex protobuf and Thrift compact payloads (protocol ids other than 0, refused),
+payload transforms, the mesh header (magic 0xFFAF) and streaming frames (flag 0x0002).
+"""
+
+from construct import Const, Int16ub, Int32sb, Int32ub, Prefixed, Rebuild, Struct, len_, this
+
+from codecgen import REQUEST_ID, HeaderMap, Protocol
+from codecgen.ext.thrift import MAX_FRAME, MESSAGE, KitexHeader, error_reply, message_types
+
+frame = Struct(
+    "frame" / Prefixed(Int32ub, Struct(
+        "magic" / Const(b"\x10\x00"),
+        "flags" / Int16ub,
+        "header_seqid" / Int32sb,
+        "header_words" / Rebuild(Int16ub, len_(this.header) // 4),
+        "header" / KitexHeader(this.header_words * 4),
+        *MESSAGE,
+    )),
+)
+
+PROTOCOL = Protocol(
+    name="ttheader",
+    frame=frame,
+    request_id="frame.seqid",
+    message_type=message_types(this.frame),
+    response_error=this.frame.mtype == "EXCEPTION",
+    routing_keys={
+        "method": "frame.method",
+        "to_service": "frame.header.to_service",
+        "to_method": "frame.header.to_method",
+        "from_service": "frame.header.from_service",
+        "from_method": "frame.header.from_method",
+    },
+    operation_name="{frame.method}",
+    headers=HeaderMap("frame.header"),
+    body="frame.payload.body",
+    error_reply={
+        "frame.header_seqid": REQUEST_ID,
+        "frame.header": b"\x00\x00\x00\x00",  # binary protocol, no transforms, padding
+        **error_reply("frame."),
+    },
+    max_frame_size=MAX_FRAME + 4,
+    doc=__doc__,
+)
