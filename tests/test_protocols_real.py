@@ -1,18 +1,22 @@
-"""protocols/{thrift,kafka,modbus,mqtt}.py proved on bytes from implementations nobody here wrote.
+"""protocols/{thrift,thriftheader,kafka,modbus,mqtt}.py proved on bytes from implementations nobody
+here wrote.
 
 - The corpora (tests/corpus/<proto>/, written by tests/corpus/generate.py from real
   clients and servers, captured with dumpcap): both engines decode every frame with the
   message type, request id and routing keys the libraries say they sent, and agree with
   each other field by field.
 - Wireshark: the routing keys, request ids and message types equal tshark's own
-  dissection of the same capture, PDU by PDU.
+  dissection of the same capture, PDU by PDU (tshark 4.0.17 has no THeader dissector: it
+  shows those frames as undissected data, so thriftheader is not compared).
 - Live: the same libraries' traffic today, recorded at a proxy, decodes the same way.
 - Error replies: our onError bytes (both engines) are the protocol's error to the real
   client: Thrift raises TApplicationException, pymodbus returns an exception response
   with 0x0A/0x0B, kafka-python's parser matches the correlation id, paho sees a refused
   CONNECT (CONNACK 3) and takes our PINGRESP heartbeat reply.
-- None of the four has a mutable header: encode with a mesh's usual mutation returns
-  every real frame unchanged (the real peers get the exact bytes they sent).
+- Thrift, Kafka, Modbus and MQTT have no mutable header: encode with a mesh's usual mutation
+  returns every real frame unchanged (the real peers get the exact bytes they sent).
+- THeader's info headers are mutable: a header added and one replaced by our encode (each
+  engine) reach the real THeader server, which reads them with the library's own parser.
 
 Everything talks to 127.0.0.1 only; servers are started here and stopped at the end.
 """
@@ -41,7 +45,9 @@ pytestmark = [pytest.mark.filterwarnings("ignore:read_text is deprecated"),  # k
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
-PROTOCOLS = ("thrift", "kafka", "modbus", "mqtt")
+PROTOCOLS = ("thrift", "thriftheader", "kafka", "modbus", "mqtt")
+IMMUTABLE = ("thrift", "kafka", "modbus", "mqtt")  # no mutable header in the layout
+DISSECTED = ("thrift", "kafka", "modbus", "mqtt")  # tshark 4.0.17 has a dissector
 ENGINES = ("python", "cpp")
 U64 = (1 << 64) - 1
 
@@ -143,7 +149,7 @@ def test_corpus_engines_agree_field_by_field(protos, natives, name):
             assert py == cpp
 
 
-@pytest.mark.parametrize("name", PROTOCOLS)
+@pytest.mark.parametrize("name", IMMUTABLE)
 def test_corpus_frames_pass_through_encode_unchanged(protos, natives, name):
     """No mutable header in these layouts: a mesh's mutation leaves every frame as it was."""
     module = pyb.load(protos[name])
@@ -257,7 +263,7 @@ def tshark_pdus(name: str, pcap: Path, port: int) -> dict:
 
 
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed (apt-get install tshark)")
-@pytest.mark.parametrize("name", PROTOCOLS)
+@pytest.mark.parametrize("name", DISSECTED)
 def test_corpus_routing_keys_equal_tshark_dissection(protos, name):
     from codecgen.replay.tcp import read_streams
 
@@ -298,6 +304,7 @@ def mosquitto():
 
 SERVERS = {
     "thrift": (peers.thrift_server, peers.thrift_traffic),
+    "thriftheader": (peers.theader_server, peers.theader_traffic),
     "kafka": (peers.kafka_broker, peers.kafka_traffic),
     "modbus": (peers.modbus_server, peers.modbus_traffic),
     "mqtt": (mosquitto, peers.mqtt_traffic),
@@ -519,3 +526,102 @@ def test_mqtt_error_reply_is_a_refused_connack_and_pingreq_gets_pingresp(protos,
     assert seen[0].strings == {b"packet_type": b"1", b"client_id": b"refused"}
     assert seen[1].strings == {b"packet_type": b"1", b"client_id": b"pinger"}
     assert seen[2].message_type == "Heartbeat"
+
+
+# --------------------------------------------------------------------------- thrift THeader
+
+def _read_framed(sock: socket.socket) -> bytes:
+    """One length-prefixed frame (THeader's LENGTH u32 and what it counts)."""
+    def exactly(n):
+        out = b""
+        while len(out) < n:
+            chunk = sock.recv(n - len(out))
+            assert chunk, "the server closed the connection"
+            out += chunk
+        return out
+
+    head = exactly(4)
+    return head + exactly(int.from_bytes(head, "big"))
+
+
+def _encoder(protos, natives, name, engine, mutation):
+    module = pyb.load(protos[name])
+
+    def encode(frame: bytes) -> bytes:
+        if engine == "cpp":
+            return natives(name).encode(frame, "request", mutation, "request")
+        codec = module.Codec()
+        md = codec.decode(bytearray(frame), "request")
+        return bytes(codec.encode(md, mutation, frame))
+
+    return encode
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_theader_mutation_reaches_the_real_server(protos, natives, engine):
+    """Our encode (each engine) adds an info header, replaces one whose name differs in case and
+    drops a reserved one; Apache's THeader server reads them with the library's own parser, and
+    echoes them back to the library's client."""
+    _, call, _, _ = peers._thrift()
+    mutation = {"x-added": "by-codecgen", "user": "bob", "x-envoy-peer-metadata": "dropped"}
+    encode = _encoder(protos, natives, "thriftheader", engine, mutation)
+    received, originals, sent = [], [], []
+    with peers.theader_server(received) as upstream_port, \
+            socket.create_connection((peers.LOCALHOST, upstream_port), timeout=5) as upstream:
+        def forward(frame: bytes) -> bytes:
+            originals.append(frame)
+            sent.append(encode(frame))
+            upstream.sendall(sent[-1])
+            return b"" if frame[frame.index(b"\x80\x01") + 3] == 4 else _read_framed(upstream)  # ONEWAY: no reply
+
+        with error_responder(protos["thriftheader"], forward) as (port, _):
+            for service in (None, "Calc"):
+                prot, header = peers.theader_client(port, service)
+                try:
+                    header.set_header(b"User", b"alice")
+                    header.set_header(b"tenant", b"t1")
+                    assert call(prot, "add", 5, a=40, b=2) == 42
+                    assert header.get_headers() == {b"User": b"bob", b"tenant": b"t1", b"x-added": b"by-codecgen",
+                                                     **peers.SERVED_BY_BYTES}
+                    assert call(prot, "ping", 6) is None  # no info headers at all: a block is added
+                    header.set_header(b"x-added", b"by-codecgen")  # already as the mutation wants it
+                    header.set_header(b"user", b"bob")
+                    call(prot, "notify", 7, oneway=True, text="x")
+                    assert call(prot, "echo", 8, text="still in sync") == "still in sync"
+                finally:
+                    header.trans.close()
+    want = [{"User": "bob", "tenant": "t1", "x-added": "by-codecgen"}, {"user": "bob", "x-added": "by-codecgen"},
+            {"x-added": "by-codecgen", "user": "bob"}, {"user": "bob", "x-added": "by-codecgen"}]
+    assert received == want * 2
+    # The headers already as the mutation wants them: the frame goes out as the client sent it.
+    assert sent[2] == originals[2] and sent[6] == originals[6]
+    assert all(len(s) > len(o) for i, (s, o) in enumerate(zip(sent, originals)) if i % 4 != 2)
+    for check in ENGINES:
+        frames, held, error = decode(protos, natives, "thriftheader", b"".join(sent), "request", check)
+        assert error is None and held == 0
+        assert [f["metadata"].get("x-added") for f in frames] == ["by-codecgen"] * 8
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("error_type", ERRORS, ids=lambda e: e.name)
+def test_theader_error_reply_is_a_tapplicationexception(protos, natives, engine, error_type):
+    _, call, TApplicationException, _ = peers._thrift()
+    message = f"codecgen: {error_type.name} \u00e9"
+    reply = on_error(protos, natives, "thriftheader", engine, error_type, message)
+    with error_responder(protos["thriftheader"], reply) as (port, seen):
+        for service, seqid in ((None, 41), ("Calc", -2)):
+            prot, header = peers.theader_client(port, service)
+            try:
+                header.set_header(b"user", b"alice")
+                with pytest.raises(TApplicationException) as info:
+                    call(prot, "add", seqid, a=1, b=2)
+                assert header.trans.sequence_id == seqid  # the header's seqid echoes the request's too
+                with pytest.raises(TApplicationException):  # still in sync
+                    call(prot, "echo", seqid + 1, text="again")
+            finally:
+                header.trans.close()
+            want = TApplicationException.UNKNOWN_METHOD if error_type == ErrorType.RouteNotFound \
+                else TApplicationException.INTERNAL_ERROR
+            assert info.value.type == want
+            assert info.value.message == message
+    assert [md.strings[b"method"] for md in seen] == [b"add", b"echo", b"Calc:add", b"Calc:echo"]

@@ -28,7 +28,8 @@ from codecgen.replay.tcp import read_streams  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
-SPEC = {name: str(ROOT / "protocols" / f"{name}.py") for name in ("thrift", "kafka", "modbus", "mqtt")}
+REAL = ("thrift", "thriftheader", "kafka", "modbus", "mqtt")  # the captured corpora
+SPEC = {name: str(ROOT / "protocols" / f"{name}.py") for name in REAL}
 U64 = (1 << 64) - 1
 
 
@@ -138,7 +139,7 @@ def assembled(path, port=None):
 
 
 @pytest.mark.parametrize("engine", ["python", "cpp"])
-@pytest.mark.parametrize("name", ["thrift", "kafka", "modbus", "mqtt"])
+@pytest.mark.parametrize("name", REAL)
 def test_real_capture_replays_to_the_frames_the_libraries_sent(capsys, name, engine):
     meta = expected(name)
     for port in (None, meta["port"]):
@@ -160,7 +161,7 @@ def test_real_capture_replays_to_the_frames_the_libraries_sent(capsys, name, eng
         assert times == sorted(times)
 
 
-@pytest.mark.parametrize("name", ["thrift", "kafka", "modbus", "mqtt"])
+@pytest.mark.parametrize("name", REAL)
 def test_real_capture_reassembles_to_the_bytes_the_proxy_relayed(name):
     meta = expected(name)
     streams = read_streams(str(CORPUS / name / "capture.pcap"))

@@ -1,4 +1,4 @@
-"""Regenerate the captured corpora: ``python tests/corpus/generate.py [thrift kafka modbus mqtt]``.
+"""Regenerate the captured corpora: ``python tests/corpus/generate.py [thrift thriftheader kafka modbus mqtt]``.
 
 For each protocol: start the real server (``peers``), put a recording proxy in front of
 it, capture the client<->proxy leg with ``dumpcap`` on the loopback interface (capture
@@ -39,6 +39,7 @@ def mosquitto():
 
 PROTOCOLS = {
     "thrift": (peers.thrift_server, peers.thrift_traffic),
+    "thriftheader": (peers.theader_server, peers.theader_traffic),
     "kafka": (peers.kafka_broker, peers.kafka_traffic),
     "modbus": (peers.modbus_server, peers.modbus_traffic),
     "mqtt": (mosquitto, peers.mqtt_traffic),

@@ -11,6 +11,9 @@ captured corpora).
 - Kafka: ``kafka-python``'s request classes and ``KafkaProtocol`` (the client's framing
   and response parser); a tiny broker answers each request with the library's own
   response class for that api key and version.
+- Thrift THeader: the same processor behind ``thrift``'s ``THeaderProtocol`` (Apache's header
+  transport, binary protocol inside): the server records the info headers of each request and
+  answers with them (plus ``served-by``) as its own; the client sets headers per call.
 - Modbus/TCP: ``pymodbus`` ``ModbusTcpClient`` against a ``pymodbus`` ``ModbusTcpServer``.
 
 ``Recorder`` is a TCP proxy that records each connection's bytes per direction; the
@@ -315,6 +318,129 @@ def thrift_traffic(port: int) -> list[list[dict]]:
             assert call(prot, "add", seq, a=-1, b=-2) == -3
             req("add", seq), rsp("add", seq)
         trans.close()
+        conns.append(frames)
+    return conns
+
+
+# --------------------------------------------------------------------------- thrift THeader
+
+SERVED_BY = {"served-by": "thrift-python"}
+SERVED_BY_BYTES = {k.encode(): v.encode() for k, v in SERVED_BY.items()}
+
+
+def _header_protocol_factory(received: list):
+    """A THeaderProtocolFactory whose protocols append each request's info headers (str -> str)
+    to ``received`` and echo them, with ``served-by``, as the reply's headers."""
+    from thrift.protocol.THeaderProtocol import THeaderProtocol, THeaderProtocolFactory
+
+    class Recording(THeaderProtocol):
+        def readMessageBegin(self):
+            begin = super().readMessageBegin()
+            headers = dict(self.get_headers())
+            received.append({k.decode(): v.decode() for k, v in headers.items()})
+            self.clear_headers()  # a oneway call gets no reply: nothing may carry over
+            for key, value in headers.items():
+                self.set_header(key, value)
+            for key, value in SERVED_BY.items():
+                self.set_header(key.encode(), value.encode())
+            return begin
+
+    class Factory(THeaderProtocolFactory):
+        def getProtocol(self, trans):
+            return Recording(trans, self.allowed_client_types, self.default_protocol)
+
+    return Factory()
+
+
+@contextmanager
+def theader_server(received: list | None = None):
+    """A THeader TSimpleServer (binary protocol; plain and multiplexed service "Calc") that
+    accepts only THeader clients. ``received`` collects each request's info headers."""
+    from thrift.server import TServer
+    from thrift.TMultiplexedProcessor import TMultiplexedProcessor
+    from thrift.transport import TSocket, TTransport
+
+    Processor, _, _, _ = _thrift()
+    processor = TMultiplexedProcessor()
+    processor.registerDefault(Processor())
+    processor.registerProcessor("Calc", Processor())
+    transport = TSocket.TServerSocket(host=LOCALHOST, port=0, socket_family=socket.AF_INET)
+    transport.listen()
+    transport.listen = lambda: None  # already listening; serve() would listen again
+    port = transport.handle.getsockname()[1]
+    factory = _header_protocol_factory(received if received is not None else [])
+    server = TServer.TSimpleServer(processor, transport, TTransport.TTransportFactoryBase(), factory)
+
+    def serve():
+        try:
+            server.serve()
+        except OSError:
+            pass  # the listening socket was closed: stop
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        transport.handle.close()
+
+
+def theader_client(port: int, service: str | None = None):
+    """(protocol, header protocol) of a THeader client, multiplexed when ``service`` is set;
+    set per-call info headers on the second."""
+    from thrift.protocol import TMultiplexedProtocol
+    from thrift.protocol.THeaderProtocol import THeaderProtocol
+    from thrift.transport import TSocket
+    from thrift.transport.THeaderTransport import THeaderClientType
+
+    sock = TSocket.TSocket(LOCALHOST, port, socket_family=socket.AF_INET)
+    sock.setTimeout(5000)
+    header = THeaderProtocol(sock, (THeaderClientType.HEADERS,))
+    prot = TMultiplexedProtocol.TMultiplexedProtocol(header, service) if service else header
+    header.trans.open()
+    return prot, header
+
+
+def theader_traffic(port: int) -> list[list[dict]]:
+    """Two connections of calls with info headers; the expected frames of each connection."""
+    _, call, TApplicationException, _ = _thrift()
+    conns = []
+    for service in (None, "Calc"):
+        prot, header = theader_client(port, service)
+        prefix = f"{service}:" if service else ""
+        frames = []
+
+        def exchange(name, seqid, headers, oneway=False, error=None, **args):
+            for key, value in headers.items():
+                header.set_header(key.encode(), value.encode())
+            sent = {k.lower(): v for k, v in headers.items()}
+            frames.append(expect("request", "Oneway" if oneway else "Request", seqid, method=prefix + name, **sent))
+            try:
+                result = call(prot, name, seqid, oneway=oneway, **args)
+            except TApplicationException as exc:
+                assert exc.type == error, (name, exc)
+                result = exc
+            else:
+                assert error is None, name
+            if not oneway:
+                # A multiplexed server answers with the bare method name, and echoes the headers.
+                frames.append(expect("response", "Error" if error else "Response", seqid, method=name,
+                                     **sent, **SERVED_BY))
+                assert header.get_headers() == {k.encode(): v.encode()
+                                                for k, v in {**headers, **SERVED_BY}.items()}
+            return result
+
+        seq = 1 if service is None else 100
+        assert exchange("ping", seq, {}) is None
+        assert exchange("add", seq + 1, {"user": "alice", "X-Trace": "5f3a9c"}, a=40, b=2) == 42
+        assert exchange("echo", seq + 2, {"tenant": "t\u00e9st", "env": "canary", "empty": ""},
+                        text="h\u00e9llo, theader") == "h\u00e9llo, theader"
+        exchange("notify", seq + 3, {"user": "bob"}, oneway=True, text="fire and forget")
+        exchange("fail", seq + 4, {"user": "carol"}, error=TApplicationException.INTERNAL_ERROR)
+        if service is None:
+            exchange("nosuchmethod", seq + 5, {"user": "dave"}, error=TApplicationException.UNKNOWN_METHOD)
+            assert exchange("add", -7, {"x-long": "v" * 300}, a=-1, b=-2) == -3  # negative seqid, 2-byte varint
+        header.trans.close()
         conns.append(frames)
     return conns
 
