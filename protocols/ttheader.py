@@ -20,10 +20,19 @@ Request/Response/Error/Oneway.
 
 Error reply: a TTHeader frame (flags 0, the request id as both seqids, an empty header)
 carrying an EXCEPTION with a ``TApplicationException``: UNKNOWN_METHOD (1) for RouteNotFound,
-INTERNAL_ERROR (6) otherwise. Kitex clients raise it as a remote error.
+INTERNAL_ERROR (6) otherwise. A Kitex client needs nothing in the reply's header (it reads only
+``biz-status`` and ``crrst``) and surfaces the exception as ``remote or network error[remote]:
+<message>``.
 
-Not covered: Kitex protobuf and Thrift compact payloads (protocol ids other than 0, refused),
-payload transforms, the mesh header (magic 0xFFAF) and streaming frames (flag 0x0002).
+Not covered: Thrift compact (protocol id 2) and Kitex protobuf payloads (Kitex writes protocol id
+0 for those too: the payload's 0x8001 version refuses them); payload transforms (Kitex always
+writes none and ignores the ids; a frame with any is refused here); the mesh header (magic
+0xFFAF) and streaming frames (flag 0x0002). Headers above 65536 bytes are refused: Kitex's limit
+until gopkg raised it to 4 x 65535 in December 2025.
+
+Proof: no Kitex peer runs offline (Go modules), so ``tests/test_ttheader.py`` builds frames in
+gopkg's layout around messages from Apache Thrift's Python library and reads our output back
+with its own TTHeader reader and Apache's ``TBinaryProtocol``; see ``protocols/README.md``.
 """
 
 from construct import Const, Int16ub, Int32sb, Int32ub, Prefixed, Rebuild, Struct, len_, this

@@ -116,17 +116,16 @@ private:
   uint64_t pos_{0};
 };
 
-// Unique keys in first-appearance order, each with its last value.
+// Each key once, with its last value, ordered by where that last value is (see entries).
 StringPairs latest(const StringPairs& pairs) {
   StringPairs out;
   for (const auto& pair : pairs) {
     auto it = std::find_if(out.begin(), out.end(),
                            [&pair](const auto& p) { return p.first == pair.first; });
-    if (it == out.end()) {
-      out.push_back(pair);
-    } else {
-      it->second = pair.second;
+    if (it != out.end()) {
+      out.erase(it);
     }
+    out.push_back(pair);
   }
   return out;
 }

@@ -23,11 +23,13 @@ Outputs ``from_service`` (int key 3), ``to_service`` (6), ``to_method`` (9) and
 ``from_method`` (20), Kitex's routing information (the last one wins).
 
 Both accept the binary protocol only (protocol id 0) and no transforms: a transformed (zlib)
-payload cannot be routed. A header holds at least the protocol id and the transform count and
-at most what the peers read: 16383 words (Apache's C++ reader) or 65536 bytes (Kitex).
+payload cannot be routed (Kitex writes none and ignores the ids). A header holds at least the
+protocol id and the transform count and at most what the peers read: 16383 words (Apache's C++
+reader) or 65536 bytes (Kitex until gopkg's 4 x 65535 of December 2025). Uvarints are capped at
+5 bytes and 32 bits (Apache's C++ reader reads varint32 without the byte cap).
 
 ``entries``: the string key/values; when a key repeats, the last value wins, as in every
-reader's map. ``mutate`` appends one KEY_VALUE block with the pairs whose value differs
+reader's map (and, as keys are published lower-cased, the last of a key's case variants). ``mutate`` appends one KEY_VALUE block with the pairs whose value differs
 (a key that matches existing keys case-insensitively is written with each existing spelling,
 so the application reads it under the name it uses), at the point where the readers stop
 (Apache: the first padding or unknown id; Kitex: the trailing padding), then pads to 4 bytes.
@@ -107,9 +109,11 @@ class _State:
 
 
 def _latest(pairs):
-    """Unique keys in first-appearance order, each with its last value."""
+    """Each key once, with its last value, ordered by where that last value is: published in
+    this order (keys lower-cased), the last of a key's case variants wins too."""
     latest = {}
     for key, value in pairs:
+        latest.pop(key, None)
         latest[key] = value
     return latest
 
