@@ -24,4 +24,5 @@ from codecgen.spec import (  # noqa: F401
     RequestId,
     When,
 )
+from codecgen.constructs import BoundedVarInt  # noqa: F401
 from codecgen.version import __version__  # noqa: F401

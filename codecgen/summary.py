@@ -24,7 +24,7 @@ def _node_text(node: ir.Node) -> str:
     if isinstance(node, ir.Padding):
         return f"padding {node.size}"
     if isinstance(node, ir.VarInt):
-        return "varint"
+        return "varint" if node.max_bytes == 10 else f"varint of at most {node.max_bytes} bytes"
     if isinstance(node, ir.Bytes):
         kind = "string" if node.encoding else "bytes"
         if node.prefix is not None:

@@ -29,18 +29,18 @@ return code 3 (server unavailable), right for a refused CONNECT; after CONNECT a
 treats a second CONNACK as a protocol violation and closes the connection, which is the
 only error 3.1.1 allows there.
 
-Limits: the DSL's VarInt has no byte bound, so a remaining length of 5 or more varint
-bytes (a protocol error in MQTT) is accepted if its value fits the frame limit.  MQTT
-does not fit MetaProtocol's one-response-per-request model in general: server-pushed
+The remaining length and MQTT 5's property length are Variable Byte Integers of at most 4
+bytes (``BoundedVarInt(4)``): a fifth byte is refused as the protocol error it is.
+
+Limits: MQTT does not fit MetaProtocol's one-response-per-request model in general: server-pushed
 PUBLISH, QoS 0 and QoS 2's four-packet flow have no request/response pairing, so this
 spec is for decoding, routing on CONNECT and replaying captures more than for proxying.
 There is no mutable header: encode passes packets through.
 """
 
-from construct import (BitStruct, BitsInteger, Bytes, Flag, Int8ub, Int16ub, PascalString, Struct, Switch,
-                       VarInt, len_, this)
+from construct import BitStruct, BitsInteger, Bytes, Flag, Int8ub, Int16ub, PascalString, Struct, Switch, len_, this
 
-from codecgen import DIRECTION, REQUEST, ErrorCode, Heartbeat, MessageType, Protocol, When
+from codecgen import DIRECTION, REQUEST, BoundedVarInt, ErrorCode, Heartbeat, MessageType, Protocol, When
 
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 10, 11, 12, 13, 14
@@ -71,7 +71,7 @@ connect = Struct(
     "connect_flags" / Int8ub,
     "keep_alive" / Int16ub,
     "v5" / Switch(this.level, {
-        5: Struct("properties_len" / VarInt, "properties" / Bytes(this.properties_len)),
+        5: Struct("properties_len" / BoundedVarInt(4), "properties" / Bytes(this.properties_len)),
     }, default=Struct()),
     "client_id" / PascalString(Int16ub, "utf8"),
     "connect_rest" / Switch(this.level, {
@@ -107,7 +107,7 @@ frame = Struct(
         "qos" / BitsInteger(2),
         "retain" / Flag,
     ),
-    "remaining_length" / VarInt,
+    "remaining_length" / BoundedVarInt(4),
     "publish" / Switch(this.fixed.packet_type, {
         PUBLISH: Struct("topic" / PascalString(Int16ub, "utf8")),
     }, default=Struct()),

@@ -21,8 +21,9 @@ from construct import (Array, BitsInteger, BitStruct, Bytes, BytesInteger, Bytew
                        If, IfThenElse, Int8sb, Int8ub, Int16sb, Int16sl, Int16ub, Int16ul, Int32sb, Int32sl,
                        Int32ub, Int32ul, Int64sb, Int64sl, Int64ub, Int64ul, Padded, Padding, PascalString,
                        Prefixed, PrefixedArray, Rebuild, Sequence, Struct, Switch, VarInt, len_, this)
+from construct.core import ExplicitError
 
-from codecgen import ir
+from codecgen import BoundedVarInt, ir
 from codecgen.backends import python as pyb
 from codecgen.errors import SpecError
 from codecgen.frontend import lower
@@ -98,6 +99,7 @@ SUPPORTED = [
     ("if-direction", ["extra" / If(DIRECTION == RESPONSE, Int8ub)], r"extra +@0 +var  if \(@direction == 1\)"),
     ("padding", ["pad" / Padding(3)], r"pad +@0 +3B  padding 3"),
     ("varint", ["big" / VarInt], r"big +@0 +var  varint"),
+    ("bounded-varint", ["vbi" / BoundedVarInt(4)], r"vbi +@0 +var  varint of at most 4 bytes"),
     ("nested-struct", ["outer" / Struct("inner" / Int8ub)], r" +inner +@0 +1B  u8"),
 ]
 
@@ -178,7 +180,7 @@ GOOD = Struct(
 HM = Struct("h" / PrefixedArray(Int8ub, Struct("key" / PascalString(Int8ub, "utf8"),
                                                 "value" / PascalString(Int8ub, "utf8"))))
 SUPPORTED_LIST = (r"\(supported: Struct, Const, Int\*, Bytes, Enum, FlagsEnum, BitStruct, PascalString, "
-                  r"Prefixed, PrefixedArray, Array, Rebuild, If, Switch, Padding, VarInt, GreedyBytes\)")
+                  r"Prefixed, PrefixedArray, Array, Rebuild, If, Switch, Padding, VarInt, BoundedVarInt, GreedyBytes\)")
 
 # (id, spec, regex the whole message must match)
 REFUSED = [
@@ -345,6 +347,24 @@ def test_unbuildable_const_is_one_line():
     with pytest.raises(SpecError) as err:
         lower(proto(Struct("a" / Const(300, Int8ub))))
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("max_bytes", [0, 11, 2.5, True])
+def test_bounded_varint_takes_1_to_10_bytes(max_bytes):
+    with pytest.raises(ValueError, match="max_bytes must be 1..10"):
+        BoundedVarInt(max_bytes)
+
+
+def test_bounded_varint_parses_and_builds_within_its_bound():
+    vbi = BoundedVarInt(4)
+    for value, raw in ((0, b"\x00"), (127, b"\x7f"), (128, b"\x80\x01"), ((1 << 28) - 1, b"\xff\xff\xff\x7f")):
+        assert vbi.parse(raw) == value and vbi.build(value) == raw
+        assert Struct("v" / vbi).compile().parse(raw).v == value
+    with pytest.raises(ExplicitError):
+        vbi.parse(b"\x80\x80\x80\x80\x00")
+    with pytest.raises(ExplicitError):
+        vbi.build(1 << 28)
+    assert lower(proto(Struct("v" / vbi))).field(("v",)).node == ir.VarInt(max_bytes=4)
 
 
 def test_hyphen_advice_is_a_valid_name():

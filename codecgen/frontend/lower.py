@@ -81,7 +81,7 @@ class Lowerer:
             raise self.scope.fail(path, f"{kind} is not supported by codecgen "
                                         "(supported: Struct, Const, Int*, Bytes, Enum, FlagsEnum, "
                                         "BitStruct, PascalString, Prefixed, PrefixedArray, Array, "
-                                        "Rebuild, If, Switch, Padding, VarInt, GreedyBytes)")
+                                        "Rebuild, If, Switch, Padding, VarInt, BoundedVarInt, GreedyBytes)")
         return handler(con, path, ctx)
 
     def _lower_Renamed(self, con, path, ctx):
@@ -177,6 +177,11 @@ class Lowerer:
 
     def _lower_VarInt(self, con, path, ctx):
         node = ir.VarInt()
+        self._define(path, node)
+        return node
+
+    def _lower_BoundedVarInt(self, con, path, ctx):
+        node = ir.VarInt(max_bytes=con.max_bytes)
         self._define(path, node)
         return node
 

@@ -122,7 +122,7 @@ class Tracer:
             self.spans.append(Span(path, PADDING, c, c + node.size, None, None, False, lim, node))
             return c + node.size
         if isinstance(node, ir.VarInt):
-            value, end = self.varint(c, lim)
+            value, end = self.varint(c, lim, node.max_bytes)
             self.values[path] = value
             self.spans.append(Span(path, VARINT, c, end, None, value, path in self.refs, lim, node))
             return end
@@ -190,9 +190,9 @@ class Tracer:
             return c + size
         raise _Stop()
 
-    def varint(self, c: int, lim: int) -> tuple[int, int]:
+    def varint(self, c: int, lim: int, max_bytes: int = 10) -> tuple[int, int]:
         value = 0
-        for i in range(10):
+        for i in range(max_bytes):
             self.take(c, 1, lim)
             byte = self.data[c]
             c += 1

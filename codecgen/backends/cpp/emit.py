@@ -103,7 +103,7 @@ def type_text(node: ir.Node) -> str:
     if isinstance(node, ir.Padding):
         return f"{node.size} padding bytes"
     if isinstance(node, ir.VarInt):
-        return "varint"
+        return "varint" if node.max_bytes == 10 else f"varint of at most {node.max_bytes} bytes"
     if isinstance(node, ir.Bytes):
         if node.prefix is not None:
             return f"bytes with a u{node.prefix.bits} length"
@@ -406,15 +406,21 @@ class ParseEmitter:
     def struct(self, st: ir.Struct, limit: str):
         for f in st.fields:
             self.field(f.path, f.node, limit)
-            for target, gap, size in self.early.get(f.path, ()):
-                self.early_check(target, gap, size, limit)
+            for target, gap, size, when in self.early.get(f.path, ()):
+                self.early_check(target, gap, size, when, limit)
 
-    def early_check(self, target: ir.Path, gap: int, size: ir.Expr, limit: str):
+    def early_check(self, target: ir.Path, gap: int, size: ir.Expr, when: ir.Expr | None, limit: str):
         """Refuses a size for a later field as soon as its inputs are read."""
         o = self.out
         where = "frame." + ir.dotted(target)
         o(f"// {ir.dotted(target)}: its size is known now, {gap} bytes ahead: refuse it early.")
-        o(f'need(buffer, cursor + {gap}, {self.expr(size)}, {limit}, "{where}");')
+        check = f'need(buffer, cursor + {gap}, {self.expr(size)}, {limit}, "{where}");'
+        if when is None:
+            o(check)
+            return
+        o(f"if ({self.expr(when)}) {{")
+        o(f"  {check}")
+        o("}")
 
     def read_int(self, t: ir.IntType, target: str):
         self.out(f"{target} = buffer.peek{endian_word(t)}Int<{int_template(t)}>(cursor);")
@@ -458,7 +464,7 @@ class ParseEmitter:
             o(f"cursor += {node.size};")
         elif isinstance(node, ir.VarInt):
             target = self.access(path)
-            o(f'if (!readVarInt(buffer, cursor, {limit}, "{where}", {target})) {{')
+            o(f'if (!readVarInt(buffer, cursor, {limit}, {node.max_bytes}, "{where}", {target})) {{')
             o("  return false;")
             o("}")
             if path in self.refs:
@@ -551,7 +557,7 @@ class ParseEmitter:
         elif node.prefix_varint:
             raw = o.fresh("length")
             o(f"uint64_t {raw} = 0;")
-            o(f'if (!readVarInt(buffer, cursor, {limit}, "{where}", {raw})) {{')
+            o(f'if (!readVarInt(buffer, cursor, {limit}, 10, "{where}", {raw})) {{')
             o("  return false;")
             o("}")
             o(f'const int64_t {size} = checkSigned64({raw}, "{where}");')

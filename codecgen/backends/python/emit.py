@@ -179,18 +179,23 @@ class WalkerEmitter:
     def struct(self, st: ir.Struct, lim: str):
         for f in st.fields:
             self.field(f.path, f.node, lim)
-            for target, gap, size in self.early.get(f.path, ()):
-                self.early_check(target, gap, size, lim)
+            for target, gap, size, when in self.early.get(f.path, ()):
+                self.early_check(target, gap, size, when, lim)
 
-    def early_check(self, target: ir.Path, gap: int, size: ir.Expr, lim: str):
+    def early_check(self, target: ir.Path, gap: int, size: ir.Expr, when: ir.Expr | None, lim: str):
         c = self.code
         where = "frame." + ir.dotted(target)
         c(f"# {where}: its size is known now, {gap} bytes before it")
+        if when is not None:
+            c(f"if {self.expr(when)}:")
+            c.depth += 1
         c(f"size = {self.expr(size)}")
         c("if size < 0:")
         c(f"    raise ProtocolError('{where}: negative length ' + str(size))")
         c(f"if c + {gap} + size > {lim}:")
         c(f"    raise ProtocolError('{where}: needs ' + str(c + {gap} + size) + ' bytes, beyond the limit ' + str({lim}))")
+        if when is not None:
+            c.depth -= 1
 
     def field(self, path: ir.Path, node: ir.Node, lim: str):
         c = self.code
