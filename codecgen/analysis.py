@@ -52,40 +52,75 @@ def role_exprs(proto: ir.ProtocolIR) -> list[ir.Expr]:
     return out
 
 
-def early_size_checks(proto: ir.ProtocolIR) -> dict[ir.Path, list[tuple[ir.Path, int, ir.Expr]]]:
+def early_size_checks(proto: ir.ProtocolIR) -> dict[ir.Path, list[tuple[ir.Path, int, ir.Expr, ir.Expr | None]]]:
     """Size checks to run as soon as their inputs are read, before the bytes in between.
 
-    For a ``Bytes(size)`` whose size depends only on earlier fields, where every
-    field between the last of those and the bytes has a fixed size, the size is
-    checked right after that last input is read: a length beyond the limit is
-    refused as soon as it is readable, not once the fixed fields after it arrive.
-    Returns {path read last: [(sized field, bytes in between, size expression)]}.
+    For a ``Bytes(size)`` (or sized extension) whose size depends only on earlier fields,
+    where every field read between the last of those and the bytes has a fixed size, the
+    size is checked right after that last input is read: a length beyond the limit is
+    refused as soon as it is readable, not once the fixed fields after it arrive. The
+    fields in between are counted in wire order through nested Structs and into Switch
+    cases; a check that reaches into a case runs only when the case's condition holds
+    (``when``, over fields read by then). Regions start afresh (their limit differs).
+    Returns {path read last: [(sized field, bytes in between, size expression, when)]}.
     """
     checks: dict[ir.Path, list] = {}
 
-    def visit_struct(st: ir.Struct):
-        fields = list(st.fields)
-        for i, f in enumerate(fields):
+    def walk(st: ir.Struct, seq: list) -> None:
+        # seq: what is read before the current field, in wire order, within one limit:
+        # ("field", Field) for leaves, ("case", condition) where a Switch case was entered.
+        for f in st.fields:
             node = f.node
-            if isinstance(node, ir.Region):
-                if isinstance(node.inner, ir.Struct):
-                    visit_struct(node.inner)
-            elif isinstance(node, ir.Struct):
-                visit_struct(node)
-            if not (isinstance(node, (ir.Bytes, ir.Extension)) and node.size is not None):
+            if isinstance(node, ir.Struct):
+                walk(node, seq)
                 continue
-            refs = set(ir.expr_refs(node.size))
-            last = max((j for j in range(i) if _reads(fields[j], refs)), default=None)
-            if last is None or last == i - 1:
-                continue
-            between = fields[last + 1:i]
-            if all(b.static_size is not None and not isinstance(b.node, (ir.If, ir.Switch))
-                   for b in between):
-                gap = sum(b.static_size for b in between)
-                checks.setdefault(fields[last].path, []).append((f.path, gap, node.size))
+            if isinstance(node, ir.Region) and isinstance(node.inner, ir.Struct):
+                walk(node.inner, [])
+            elif isinstance(node, ir.Switch):
+                for value, case in node.cases:
+                    if isinstance(case, ir.Struct):
+                        walk(case, seq + [("case", ir.BinOp("==", node.key, ir.Lit(value)))])
+                if isinstance(node.default, ir.Struct):
+                    other = None
+                    for value, _ in node.cases:
+                        test = ir.BinOp("!=", node.key, ir.Lit(value))
+                        other = test if other is None else ir.BinOp("and", other, test)
+                    walk(node.default, seq + ([("case", other)] if other is not None else []))
+            elif isinstance(node, (ir.Bytes, ir.Extension)) and node.size is not None:
+                check = _early_check(seq, node.size)
+                if check is not None:
+                    last, gap, when = check
+                    checks.setdefault(last, []).append((f.path, gap, node.size, when))
+            seq.append(("field", f))
 
-    visit_struct(proto.frame)
+    walk(proto.frame, [])
     return checks
+
+
+def _early_check(seq: list, size: ir.Expr):
+    """(path read last, bytes in between, condition) for a size check, or None."""
+    refs = set(ir.expr_refs(size))
+    gap, between, conditions = 0, [], []
+    for kind, item in reversed(seq):
+        if kind == "case":
+            conditions.append(item)
+            continue
+        if _reads(item, refs):
+            break
+        if item.static_size is None or isinstance(item.node, (ir.If, ir.Switch)):
+            return None
+        gap += item.static_size
+        between.append(item.path)
+    else:
+        return None
+    if not between:
+        return None  # the sized field comes right after its last input: checked there anyway
+    when = None
+    for condition in reversed(conditions):
+        if any(ref in between for ref in ir.expr_refs(condition)):
+            return None  # the case is chosen by a field read after the length
+        when = condition if when is None else ir.BinOp("and", when, condition)
+    return item.path, gap, when
 
 
 def _reads(field: ir.Field, refs: set) -> bool:

@@ -34,7 +34,7 @@ from construct import (Array, Bytes, GreedyBytes, Int8ub, Int16sb, Int16ub, Int3
                        Int64sb, Int64ub, PascalString, Prefixed, PrefixedArray, Struct, Switch, VarInt,
                        this)
 
-from codecgen import Protocol, ir
+from codecgen import BoundedVarInt, Protocol, ir
 from codecgen.backends import python as pyb
 from codecgen.errors import SpecError
 from codecgen.frontend import load, lower
@@ -204,28 +204,56 @@ NESTED_LENGTHS = {
     "nested": (Struct("n" / Int32ub, "body" / Struct("id" / Int16ub, "data" / Bytes(this._.n))), b""),
     "switched": (Struct("k" / Int8ub, "n" / Int32ub,
                         "body" / Switch(this.k, {1: Struct("id" / Int16ub, "data" / Bytes(this._.n))})), b"\x01"),
+    "default_case": (Struct("k" / Int8ub, "n" / Int32ub,
+                            "body" / Switch(this.k, {1: Struct("flag" / Int8ub)},
+                                            default=Struct("id" / Int16ub, "data" / Bytes(this._.n)))), b"\x07"),
+    "header_struct": (Struct("header" / Struct("n" / Int32ub, "flags" / Int8ub), "id" / Int16ub,
+                             "data" / Bytes(this.header.n)), b""),
+}
+# The same lengths where the sized field is not (or not yet known to be) ahead: not refused
+# (k = 2 takes no case: the frame is complete; k after the length: it waits for k).
+NOT_AHEAD = {
+    "other_case": (NESTED_LENGTHS["switched"][0], b"\x02"),
+    "key_after_length": (Struct("n" / Int32ub, "k" / Int8ub,
+                                "body" / Switch(this.k, {1: Struct("id" / Int16ub, "data" / Bytes(this._.n))})), b""),
 }
 
 
 @pytest.mark.parametrize("name", sorted(NESTED_LENGTHS))
-@pytest.mark.xfail(strict=True, reason="BUG (minor): analysis.early_size_checks looks for the sized "
-                                       "field in the length's own Struct only; when it sits in a nested "
-                                       "Struct or Switch case behind fixed fields, both engines wait for "
-                                       "those bytes before refusing (e.g. MQTT SUBSCRIBE: 2 bytes)")
 def test_length_beyond_max_frame_size_refused_right_after_the_length(name):
     frame, prefix = NESTED_LENGTHS[name]
-    eng = engines_for(_spec(name, frame))
-    refused(eng, prefix + (1 << 30).to_bytes(4, "big"), "request", "n = 2^30, the body 2 bytes ahead")
+    eng = engines_for(_spec(name.replace("_", ""), frame))
+    refused(eng, prefix + (1 << 30).to_bytes(4, "big"), "request", "n = 2^30, the body 2 or 3 bytes ahead")
 
 
-@pytest.mark.xfail(strict=True, reason="the same bug in protocols/mqtt.py: SUBSCRIBE with a remaining "
-                                       "length beyond max_frame_size waits for its packet id")
-def test_mqtt_remaining_length_refused_right_after_the_varint():
-    spec = ROOT / "protocols" / "mqtt.py"
-    if not spec.exists():
-        pytest.skip("protocols/mqtt.py is gone")
-    eng = engines_for(spec)
+@pytest.mark.parametrize("name", sorted(NOT_AHEAD))
+def test_length_is_not_refused_for_a_field_that_may_not_come(name):
+    frame, prefix = NOT_AHEAD[name]
+    eng = engines_for(_spec(name.replace("_", ""), frame))
+    data = prefix + (1 << 30).to_bytes(4, "big")
+    if name == "other_case":
+        frames, held, error = eng.py(data, "request")
+        result = eng.cpp(data, "request")
+        assert error is None and result.error is None and result.violation is None
+        assert len(frames) == len(result.frames) == 1
+    else:
+        waits(eng, data, "request", "n = 2^30, the sized field not ahead")
+
+
+def test_mqtt_remaining_length_of_five_bytes_is_refused():
+    """MQTT's Variable Byte Integer has at most 4 bytes: a fifth is a protocol error, refused by
+    both engines as soon as it is read (a 4-byte one waits for its packet)."""
+    eng = engines_for(ROOT / "protocols" / "mqtt.py")
+    refused(eng, b"\x30\x80\x80\x80\x80\x00", "request", "PUBLISH with a 5-byte remaining length of 0")
+    waits(eng, b"\x30\x85\x80\x80\x00", "request", "PUBLISH with a 4-byte remaining length of 5")
+
+
+def test_mqtt_remaining_length_beyond_max_frame_size_is_refused_at_its_fifth_byte():
+    """MQTT's limit (2^28 - 1 + 5) is what 4 varint bytes can say: a larger remaining length
+    needs a fifth byte, refused as soon as it is read (before a SUBSCRIBE's packet id)."""
+    eng = engines_for(ROOT / "protocols" / "mqtt.py")
     data = bytes([0x82]) + sp.encode_varint(eng.proto.max_frame_size + 1)  # SUBSCRIBE, qos 1
+    assert len(data) == 6
     refused(eng, data, "request", "remaining_length beyond max_frame_size")
 
 
@@ -301,6 +329,10 @@ ARITHMETIC = {
         (sp.encode_varint(1 << 63), "a varint of 2^63"),
         (b"\xff" * 9 + b"\x7f", "a varint beyond 64 bits"),
         (b"\x80" * 11, "a varint longer than 10 bytes"),
+    ]),
+    "bounded_varint_length": (Struct("n" / BoundedVarInt(4), "data" / Bytes(this.n)), [
+        (b"\x80\x80\x80\x80\x00", "a fifth byte, even with value 0"),
+        (b"\xff\xff\xff\xff\x01", "a fifth byte"),
     ]),
     "count_product": (Struct("n" / Int32ub, "m" / Int32ub, "items" / Array(this.n * this.m, Int8ub)), [
         ((1 << 31).to_bytes(4, "big") * 2, "2^31 * 2^31 elements"),
