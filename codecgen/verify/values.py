@@ -19,8 +19,10 @@ from codecgen.analysis import decode_refs
 
 
 class ValueGen:
-    def __init__(self, proto: ir.ProtocolIR, rng: random.Random, max_bytes: int = 24, direction: int = 0):
+    def __init__(self, proto: ir.ProtocolIR, rng: random.Random, max_bytes: int = 24, direction: int = 0,
+                 module=None):
         self.proto = proto
+        self.module = module  # the reference module, for extension hooks (loaded when needed)
         self.rng = rng
         self.max_bytes = max_bytes
         self.sizing = decode_refs(proto)
@@ -83,7 +85,7 @@ class ValueGen:
                 out[b.name] = value
             return out
         if isinstance(node, ir.VarInt):
-            value = self.int_value(path, 0, (1 << 63) - 1)
+            value = self.int_value(path, 0, min((1 << 63) - 1, (1 << (7 * node.max_bytes)) - 1))
             self.values[path] = value
             return value
         if isinstance(node, ir.Bytes):
@@ -139,8 +141,9 @@ class ValueGen:
 
         if node.size is not None and not self._depends_on_derived(node.size):
             raise _Unbuildable(path)  # a plain size field cannot be made to match a random value
-        module = pyb.load(self.proto)
-        cls = module.EXTENSIONS[node.kind]
+        if self.module is None:
+            self.module = pyb.load(self.proto)
+        cls = self.module.EXTENSIONS[node.kind]
         params = {name: self.eval(e) for name, e in node.params}
         value = cls.random_value(self.rng, params)
         if value is None:
@@ -187,9 +190,11 @@ class _Unbuildable(Exception):
 _SKIP = object()
 
 
-def random_values(proto: ir.ProtocolIR, rng: random.Random, direction: int = 0) -> Optional[dict]:
-    """A container-shaped dict of valid values, or None when this draw cannot build."""
-    gen = ValueGen(proto, rng, direction=direction)
+def random_values(proto: ir.ProtocolIR, rng: random.Random, direction: int = 0,
+                  module=None) -> Optional[dict]:
+    """A container-shaped dict of valid values, or None when this draw cannot build.
+    ``module``: the reference module (backends.python.load), needed by extension fields."""
+    gen = ValueGen(proto, rng, direction=direction, module=module)
     out: dict = {}
     try:
         gen.struct(proto.frame, out)
@@ -203,7 +208,7 @@ def random_frame(proto: ir.ProtocolIR, module, rng: random.Random, attempts: int
     """A valid frame built by the reference codec (``module`` from backends.python.load)."""
     d = 0 if direction == "request" else 1
     for _ in range(attempts):
-        values = random_values(proto, rng, d)
+        values = random_values(proto, rng, d, module)
         if values is None:
             continue
         try:
