@@ -26,8 +26,8 @@ import yaml
 
 from codecgen.errors import UserError
 
-__all__ = ["Target", "PinsError", "targets_file", "load_targets", "get_target",
-           "target_names", "DEFAULT_TARGET"]
+__all__ = ["Target", "E2EPins", "PinsError", "targets_file", "load_targets", "get_target",
+           "get_e2e", "target_names", "DEFAULT_TARGET"]
 
 ENV_VAR = "CODECGEN_TARGETS_FILE"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -69,10 +69,27 @@ class Target:
         return f"//src/application_protocols/{protocol}:config"
 
 
+@dataclass(frozen=True)
+class E2EPins:
+    """What the e2e suite (``codecgen e2e``) installs around a target's proxy image: a kind
+    cluster, Istio (the target's ``istio_version``) and the Aeraki release paired with it."""
+
+    target: str
+    kind_version: str              # the kind CLI the node image was released with
+    kind_node_image: str           # kindest/node image (a Kubernetes version Istio supports)
+    istioctl_url: str              # the istioctl release archive of the target's Istio
+    aeraki_repo: str
+    aeraki_tag: str
+    aeraki_commit: str             # the commit the tag must resolve to
+    aeraki_image: str              # the Aeraki control-plane image of that tag
+    python_image: str              # base of the sample app image (codecgen serve / probe)
+
+
 _STR_FIELDS = {f.name for f in fields(Target) if f.type in ("str", str)} - {"name"}
 _TUPLE_FIELDS = {f.name for f in fields(Target) if "Tuple" in str(f.type)}
 _BOOL_FIELDS = {f.name for f in fields(Target) if f.type in ("bool", bool)}
 _METADATA_GET = ("get", "getByKey")
+_E2E_FIELDS = {f.name for f in fields(E2EPins)} - {"target"}
 
 
 def targets_file() -> Path:
@@ -124,7 +141,7 @@ def _load(path: Path) -> Tuple[str, Dict[str, Target]]:
         raise PinsError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("targets"), dict) or not doc["targets"]:
         raise PinsError(f"{path}: expected a mapping with a non-empty 'targets' mapping")
-    unknown = sorted(set(doc) - {"default", "targets"})
+    unknown = sorted(set(doc) - {"default", "targets", "e2e"})
     if unknown:
         raise PinsError(f"{path}: unknown top-level key(s) {', '.join(unknown)}")
     targets = {str(n): _parse_target(str(n), raw, path) for n, raw in doc["targets"].items()}
@@ -132,7 +149,32 @@ def _load(path: Path) -> Tuple[str, Dict[str, Target]]:
     if default not in targets:
         raise PinsError(f"{path}: default {default!r} is not one of the targets "
                         f"({', '.join(sorted(targets))})")
+    e2e = doc.get("e2e") or {}
+    if not isinstance(e2e, dict):
+        raise PinsError(f"{path}: e2e must be a mapping of target name -> pins")
+    for name in e2e:
+        if str(name) not in targets:
+            raise PinsError(f"{path}: e2e pins for {name!r}, which is not one of the targets")
+    _E2E[path] = {str(n): _parse_e2e(str(n), raw, path) for n, raw in e2e.items()}
     return default, targets
+
+
+_E2E: Dict[Path, Dict[str, "E2EPins"]] = {}
+
+
+def _parse_e2e(name: str, raw: Any, where: Path) -> E2EPins:
+    if not isinstance(raw, dict):
+        raise PinsError(f"{where}: e2e pins of {name!r} must be a mapping")
+    unknown = sorted(set(raw) - _E2E_FIELDS)
+    missing = sorted(_E2E_FIELDS - set(raw))
+    if unknown:
+        raise PinsError(f"{where}: e2e pins of {name!r}: unknown key(s) {', '.join(unknown)}")
+    if missing:
+        raise PinsError(f"{where}: e2e pins of {name!r}: missing key(s) {', '.join(missing)}")
+    for key in sorted(_E2E_FIELDS):
+        if not isinstance(raw[key], str) or not raw[key]:
+            raise PinsError(f"{where}: e2e pins of {name!r}: {key} must be a non-empty string")
+    return E2EPins(target=name, **{k: raw[k] for k in _E2E_FIELDS})
 
 
 def load_targets(path: Optional[Path] = None) -> Dict[str, Target]:
@@ -157,6 +199,18 @@ def get_target(name: Optional[str] = None, path: Optional[Path] = None) -> Targe
     except KeyError:
         raise PinsError(f"unknown target {key!r}; known targets: "
                         f"{', '.join(sorted(targets))} (default {default})") from None
+
+
+def get_e2e(name: Optional[str] = None, path: Optional[Path] = None) -> E2EPins:
+    """The e2e pins of target ``name`` (the default target when None)."""
+    file = Path(path) if path else targets_file()
+    target = get_target(name, file)
+    pins = _E2E[file].get(target.name)
+    if pins is None:
+        have = ", ".join(sorted(_E2E[file])) or "none"
+        raise PinsError(f"target {target.name!r} has no e2e pins in {file} (targets with e2e pins: "
+                        f"{have}): no released Aeraki pairs with its Istio {target.istio_version}")
+    return pins
 
 
 def __getattr__(attr: str) -> str:

@@ -124,3 +124,36 @@ def test_cli_call_errors_are_one_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "codecgen.cli", "call", MESHRPC, "--to", "nohost"],
                          capture_output=True, text=True)
     assert out.returncode == 2 and out.stderr.strip() == "codecgen: error: --to wants HOST:PORT, got 'nohost'"
+
+
+def test_probe_plan_picks_an_unrouted_value_the_key_can_carry():
+    """awesomerpc routes on an integer field: the unrouted request must still be buildable
+    (image verify and e2e send it to get the codec's error reply)."""
+    from codecgen.frontend import load
+    from codecgen.sample import probe_plan
+
+    awesome = Sample.load(AWESOMERPC)
+    plan = probe_plan(awesome.proto)
+    assert (plan.key, plan.values, plan.unrouted) == ("cmd", ("1", "2"), "3")
+    awesome.request({plan.key: plan.unrouted}, 1)  # builds
+    mesh = probe_plan(load(MESHRPC), "service", ("echo", "ping"))
+    assert mesh.unrouted == "codecgen-no-route" and mesh.values == ("echo", "ping")
+    with pytest.raises(UserError, match="two different non-empty values"):
+        probe_plan(load(MESHRPC), values=("a", "a"))
+
+
+def test_cli_probe_reports_the_failed_check_in_one_line(mesh):
+    from codecgen.cli import main
+
+    v1 = _server(mesh, "v1")
+    try:
+        proc = subprocess.run([sys.executable, "-m", "codecgen.cli", "probe", MESHRPC, "--to",
+                               f"127.0.0.1:{v1.port}", "--key", "service", "--values", "a", "b",
+                               "--mutation", "x-k=v"], capture_output=True, text=True, timeout=60)
+    finally:
+        v1.stop()
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines()[0] == "probe: check routing: service=a answered by v1  OK"
+    assert proc.stderr == "codecgen probe: FAILED: request_mutation {'x-k': 'v'} did not arrive at v1 " \
+                          "(got {'method': '', 'service': 'a'})\n"
+    assert main(["probe", MESHRPC, "--to", "nowhere"]) == 2

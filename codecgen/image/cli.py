@@ -51,12 +51,14 @@ GENERATE: Optional[Callable[[Path, Path, str], None]] = None
 def _traffic_check(spec: Path, listen: int, ports: tuple, key: str, values: tuple,
                    mutation: dict) -> None:
     """Serve v1/v2 with the reference codec and check routing, mutation, errors, heartbeat."""
-    from codecgen.sample import CheckFailed, Sample, SampleServer, proxy_checks
+    from codecgen.sample import CheckFailed, Sample, SampleServer, probe_plan, proxy_checks
 
     sample = Sample.load(str(spec))
+    plan = probe_plan(sample.proto, key, values)
     servers = [SampleServer(sample, port, name).start() for port, name in zip(ports, ("v1", "v2"))]
     try:
-        proxy_checks(sample, listen, key, values, mutation, report=lambda line: print(f"verify: {line}"))
+        proxy_checks(sample, listen, key, values, mutation, report=lambda line: print(f"verify: {line}"),
+                     unrouted=plan.unrouted)
     except CheckFailed as exc:
         raise VerifyFailed(str(exc)) from None
     finally:
@@ -234,14 +236,14 @@ def _wait_ready(admin_port: int, cid: str, base_url: Optional[str], timeout: flo
 
 def verify_main(args: argparse.Namespace) -> int:
     try:
+        from codecgen.frontend import lower
+        from codecgen.sample import probe_plan
+
         proto = _spec_protocol(args.spec)
-        key = args.key or next(iter(getattr(proto, "routing_keys", {}) or {}), None)
-        if not key:
-            raise UserError(f"{args.spec}: no routing key; pass --key")
-        values = args.values or ["1", "2"]
+        plan = probe_plan(lower(proto, spec_file=args.spec), args.key, args.values)
+        key, values, mutation = plan.key, plan.values, plan.mutation
         listen, v1, v2, admin = _free_ports(4)
         ports = BootstrapPorts(listen=listen, v1=v1, v2=v2, admin=admin)
-        mutation = {"x-codecgen-route": "v1"}
         bootstrap = render_bootstrap(proto.name, key, values, ports, mutation)
         cid = engine.start_container(
             args.image, ["-c", BOOTSTRAP_IN_CONTAINER, "--concurrency", "1", "-l", "info"],

@@ -259,17 +259,56 @@ class CheckFailed(Exception):
     """A traffic check through a proxy did not hold."""
 
 
-def _one(sample: Sample, port: int, keys: dict, request_id: int) -> dict:
-    return call(sample, "127.0.0.1", port, keys, count=1, first_id=request_id)[0]
+#: The request mutation the checks expect on the route to v1 (image verify, e2e).
+PROBE_MUTATION = {"x-codecgen-route": "v1"}
+PROBE_VALUES = ("1", "2")
+
+
+@dataclass(frozen=True)
+class ProbePlan:
+    """What the proxy checks send: ``key=values[0]`` is routed to v1 (with ``mutation``),
+    ``key=values[1]`` to v2, ``key=unrouted`` nowhere (the codec's error reply)."""
+
+    key: str
+    values: tuple
+    unrouted: str
+    mutation: dict
+
+
+def probe_plan(proto: ir.ProtocolIR, key: Optional[str] = None,
+               values: Optional[tuple] = None) -> ProbePlan:
+    """The spec's first routing key and ``PROBE_VALUES`` unless given, and an unrouted value
+    that the key's field can carry (a number for an integer field)."""
+    by_key = {k.key: k for k in proto.roles.routing_keys}
+    if key is None:
+        if not by_key:
+            raise UserError(f"{proto.name}: the spec has no routing key to route on; pass --key")
+        key = proto.roles.routing_keys[0].key
+    values = tuple(values) if values is not None else PROBE_VALUES
+    if len(values) != 2 or values[0] == values[1] or not all(values):
+        raise UserError(f"--values wants two different non-empty values, got {list(values)}")
+    unrouted = "codecgen-no-route"
+    node = pyb._node(proto, by_key[key].path) if key in by_key else None
+    text = isinstance(node, ir.Bytes) or (isinstance(node, ir.ExtOutput) and node.text)
+    if node is not None and not text:
+        names = [name for name, _ in getattr(node, "enum", ()) or () if name not in values]
+        numbers = (str(n) for n in range(3, 1 << 7) if str(n) not in values)
+        unrouted = names[0] if names and by_key[key].render is ir.Render.NAME else next(numbers)
+    return ProbePlan(key, values, unrouted, dict(PROBE_MUTATION))
+
+
+def _one(sample: Sample, host: str, port: int, keys: dict, request_id: int) -> dict:
+    return call(sample, host, port, keys, count=1, first_id=request_id)[0]
 
 
 def proxy_checks(sample: Sample, proxy_port: int, key: str, values: tuple[str, str],
-                 mutation: dict[str, str], report: Callable[[str], None]) -> None:
-    """Through a proxy on ``proxy_port`` whose routes send ``key=values[0]`` to the server
-    named v1 (with ``mutation``) and ``key=values[1]`` to v2: routing, the mutation, the
-    codec's error reply for an unrouted request, and the heartbeat.  Raises CheckFailed."""
+                 mutation: dict[str, str], report: Callable[[str], None],
+                 host: str = "127.0.0.1", unrouted: str = "codecgen-no-route") -> None:
+    """Through a proxy at ``host:proxy_port`` whose routes send ``key=values[0]`` to the
+    server named v1 (with ``mutation``) and ``key=values[1]`` to v2: routing, the mutation,
+    the codec's error reply for an unrouted request, and the heartbeat.  Raises CheckFailed."""
     for request_id, (value, server) in enumerate(zip(values, ("v1", "v2")), start=101):
-        got = _one(sample, proxy_port, {key: value}, request_id)
+        got = _one(sample, host, proxy_port, {key: value}, request_id)
         answer = got.get("answer") or {}
         if answer.get("server") != server:
             raise CheckFailed(f"{key}={value} reached {answer.get('server')!r}, expected {server!r}")
@@ -286,16 +325,18 @@ def proxy_checks(sample: Sample, proxy_port: int, key: str, values: tuple[str, s
                 if missing:
                     raise CheckFailed(f"request_mutation {missing} did not arrive at v1 (got {keys})")
                 report(f"check mutation: {mutation} arrived at v1  OK")
-    got = _one(sample, proxy_port, {key: "codecgen-no-route"}, 303)
+    got = _one(sample, host, proxy_port, {key: unrouted}, 303)
     if got["request_id"] != 303 or got.get("answer") is not None:
-        raise CheckFailed(f"an unrouted request got {got}, expected the codec's error reply for id 303")
-    report(f"check error reply: unrouted request 303 answered by the codec as {got['message_type']}  OK")
+        raise CheckFailed(f"an unrouted request ({key}={unrouted}) got {got}, expected the codec's "
+                          f"error reply for id 303")
+    report(f"check error reply: unrouted request 303 ({key}={unrouted}) answered by the codec as "
+           f"{got['message_type']}  OK")
     frame = sample.heartbeat(404)
     if frame is None:
         report(f"check heartbeat: skipped: {sample.proto.name} has no sample_heartbeat")
         return
     codec = sample.module.Codec()
-    with socket.create_connection(("127.0.0.1", proxy_port), timeout=5) as conn:
+    with socket.create_connection((host, proxy_port), timeout=5) as conn:
         conn.sendall(frame)
         buf = bytearray()
         md = None

@@ -63,6 +63,24 @@ def call_main(args) -> int:
     return 0
 
 
+def probe_main(args) -> int:
+    from codecgen.sample import CheckFailed, Sample, probe_plan, proxy_checks
+
+    sample = Sample.load(args.spec)
+    host, port = _hostport(args.to)
+    plan = probe_plan(sample.proto, args.key, args.values)
+    mutation = _keys(args.mutation) if args.mutation else plan.mutation
+    try:
+        proxy_checks(sample, port, plan.key, plan.values, mutation,
+                     report=lambda line: print(f"probe: {line}", flush=True), host=host,
+                     unrouted=plan.unrouted)
+    except CheckFailed as exc:
+        print(f"codecgen probe: FAILED: {exc}", file=sys.stderr)
+        return 1
+    print(f"probe: {sample.proto.name} through {host}:{port}: all checks passed", flush=True)
+    return 0
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="a sample server answering every request with who answered and the keys it got")
     p.add_argument("spec")
@@ -79,3 +97,14 @@ def add_parser(sub) -> None:
     p.add_argument("--count", type=int, default=1)
     p.add_argument("--timeout", type=float, default=5.0)
     p.set_defaults(func=call_main)
+
+    p = sub.add_parser("probe", help="check a deployed proxy: routing by key, request mutation, "
+                                     "error reply, heartbeat (exit 1 when a check fails)")
+    p.add_argument("spec")
+    p.add_argument("--to", required=True, help="HOST:PORT of the proxy (or the mesh service)")
+    p.add_argument("--key", default=None, help="routing key (default: the spec's first)")
+    p.add_argument("--values", nargs=2, default=None, metavar=("V1", "V2"),
+                   help="values the proxy routes to the servers named v1 and v2 (default 1 2)")
+    p.add_argument("--mutation", action="append", metavar="K=V",
+                   help="request mutation expected at v1 (default x-codecgen-route=v1)")
+    p.set_defaults(func=probe_main)
