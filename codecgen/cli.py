@@ -214,6 +214,7 @@ def _extensions():
         ("codecgen.sample.cli", "add_parser"),
         ("codecgen.fuzz.cli", "add_parser"),
         ("codecgen.replay.cli", "add_parser"),
+        ("codecgen.e2e.cli", "add_parser"),
     ):
         try:
             mod = __import__(module, fromlist=[attr])
