@@ -205,21 +205,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Optional dependencies: the Python package -> the extra that installs it.
+OPTIONAL = {"docker": "image"}
+
+
+def _missing(exc: ModuleNotFoundError) -> str:
+    package = (exc.name or "").split(".")[0]
+    return (f"this command needs the Python package {package!r}: "
+            f"pip install 'codecgen[{OPTIONAL[package]}]'")
+
+
+def _unavailable(command: str, why: str):
+    """A subcommand whose subsystem cannot load: it says why in one line (exit 2)."""
+    def add(sub) -> None:
+        p = sub.add_parser(command, help=f"(unavailable: {why})", add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+
+        def fail(_args):
+            raise UserError(f"codecgen {command}: {why}")
+
+        p.set_defaults(func=fail)
+    return add
+
+
 def _extensions():
     """Subcommands that live with their subsystem (verify, fuzz, image, serve, ...)."""
     out = []
-    for module, attr in (
-        ("codecgen.verify.cli", "add_parser"),
-        ("codecgen.image.cli", "add_parser"),
-        ("codecgen.sample.cli", "add_parser"),
-        ("codecgen.fuzz.cli", "add_parser"),
-        ("codecgen.replay.cli", "add_parser"),
-        ("codecgen.e2e.cli", "add_parser"),
+    for module, attr, command in (
+        ("codecgen.verify.cli", "add_parser", "verify"),
+        ("codecgen.image.cli", "add_parser", "image"),
+        ("codecgen.sample.cli", "add_parser", "serve"),
+        ("codecgen.fuzz.cli", "add_parser", "fuzz"),
+        ("codecgen.replay.cli", "add_parser", "replay"),
+        ("codecgen.e2e.cli", "add_parser", "e2e"),
     ):
         try:
             mod = __import__(module, fromlist=[attr])
         except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
+            if (exc.name or "").split(".")[0] in OPTIONAL:
+                out.append(_unavailable(command, _missing(exc)))
                 continue
             raise
         out.append(getattr(mod, attr))
@@ -233,6 +257,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         return args.func(args)
     except UserError as exc:
         print(f"codecgen: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # an optional dependency, imported by the command itself
+        if (exc.name or "").split(".")[0] not in OPTIONAL:
+            raise
+        print(f"codecgen: error: {_missing(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("codecgen: interrupted", file=sys.stderr)

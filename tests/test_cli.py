@@ -360,3 +360,20 @@ def test_encode_a_direction_dependent_spec(capsys, tmp_path):
     assert_ok(rc, err)
     (obj,) = json_lines(out)
     assert obj["request_id"] == 9 and obj["metadata"]["api_key"] == "3"
+
+
+def test_without_the_docker_sdk_only_the_commands_that_need_it_fail_in_one_line():
+    """`pip install codecgen` without the [image] extra: the CLI still loads; `image` and the
+    e2e steps that talk to Docker say what to install (the sample image of the e2e suite is
+    such an install)."""
+    code = ("import sys; sys.modules['docker'] = None\n"
+            "from codecgen.cli import main\n"
+            "print(main(['image', 'build', 'x.py', '--tag', 'y']), main(['e2e', 'preflight', '--image', 'x']),"
+            " main(['check', sys.argv[1]]))\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(ROOT / "protocols" / "awesomerpc.py")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip().splitlines()[-1] == "2 2 0"
+    assert proc.stderr.splitlines() == [
+        "codecgen: error: codecgen image: this command needs the Python package 'docker': "
+        "pip install 'codecgen[image]'",
+        "codecgen: error: this command needs the Python package 'docker': pip install 'codecgen[image]'"]

@@ -7,7 +7,8 @@
   client's probe command naming the mesh service).
 - The sample image: its Dockerfile passes hadolint; the wheel it installs, built from this
   checkout, runs ``codecgen serve`` and ``codecgen probe`` from a fresh virtualenv (so the
-  package data the pods need is in it).
+  package data the pods need is in it); and the image itself, built by BuildKit on a private
+  dockerd over a stand-in for the Python base image, runs a server and a probe container.
 - Preflight, for real on this machine: kind/kubectl missing, registries unreachable (through
   a refusing proxy on 127.0.0.1: no traffic leaves the host), the proxy image missing from a
   private dockerd, one line each, exit 2.
@@ -462,3 +463,105 @@ def test_workflow_builds_the_image_then_runs_the_suite():
     assert all(step in runs for step in order)
     assert [runs.index(step) for step in order] == sorted(runs.index(step) for step in order)
     assert "pins.get_e2e" in runs and "kind.sigs.k8s.io/dl/${KIND_VERSION}" in runs
+
+
+# --------------------------------------------------------------------------- the sample image, built for real
+
+# The distributions the sample image's pip must find installed (codecgen's dependencies, pip).
+STANDIN_DISTS = ("construct", "Jinja2", "MarkupSafe", "PyYAML", "scapy", "pip")
+STANDIN_PYTHON = "codecgen-test/python:e2e"
+
+
+def _python_standin_tree(dest: Path) -> str:
+    """This Python at its own paths: the interpreter, its shared libraries, the standard library
+    and the distributions in STANDIN_DISTS (files and metadata, so pip sees them installed)."""
+    import importlib.metadata as md
+    import sysconfig
+
+    exe = Path(os.path.realpath(sys.executable))
+    paths = {exe}
+    ldd = subprocess.run(["ldd", str(exe)], capture_output=True, text=True, check=True).stdout
+    paths.update(Path(p) for line in ldd.splitlines() for p in line.split() if p.startswith("/"))
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    skip = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "__pycache__"}
+    for f in stdlib.rglob("*"):
+        rel = f.relative_to(stdlib).parts
+        if f.is_file() and not (set(rel) & skip) and not rel[0].startswith("config-"):
+            paths.add(f)
+    for name in STANDIN_DISTS:
+        dist = md.distribution(name)
+        paths.update(Path(dist.locate_file(f)) for f in dist.files if "__pycache__" not in str(f))
+    for so in [p for p in paths if p.suffix == ".so" or ".so." in p.name]:
+        out = subprocess.run(["ldd", str(so)], capture_output=True, text=True).stdout
+        paths.update(Path(p) for line in out.splitlines() for p in line.split() if p.startswith("/"))
+    for src in sorted(paths):
+        if not src.is_file():
+            continue
+        target = dest / str(src).lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(os.path.realpath(src), target)
+        os.chmod(target, 0o755)
+    return str(exe)
+
+
+@pytest.fixture(scope="session")
+def python_standin(dockerd, busybox_image, tmp_path_factory):
+    """A local stand-in for the pinned Python image (python:3.11-slim cannot be pulled here):
+    busybox plus this machine's Python with codecgen's dependencies already installed, and
+    pip told not to look for an index."""
+    from codecgen.image import build as engine
+
+    root = tmp_path_factory.mktemp("python-standin")
+    exe = _python_standin_tree(root / "py")
+    (root / "Dockerfile").write_text(
+        f"FROM {busybox_image}\n"
+        "COPY py/ /\n"
+        f"ENV PATH={Path(exe).parent}:/usr/local/bin:/usr/bin:/bin PIP_NO_INDEX=1\n"
+        f"RUN chmod 755 /root && ln -s {exe} /usr/local/bin/python3 && python3 -c 'import construct, jinja2, yaml'\n")
+    built = engine.build(root, tag=STANDIN_PYTHON, base_url=dockerd, network_mode="host")
+    assert built.ok, built.summary()
+    return STANDIN_PYTHON
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_sample_image_builds_and_its_containers_serve_and_probe(dockerd, python_standin, tmp_path, monkeypatch):
+    """The real Dockerfile and context, on the stand-in base: BuildKit builds it, a server
+    container (user 65532, entrypoint codecgen) serves the spec from /specs, and a probe
+    container reaches it over 127.0.0.1; with no proxy between them the probe fails, as it
+    must, at the mutation."""
+    from codecgen.e2e import sample_image
+    from codecgen.image import build as engine
+
+    raw = yaml.safe_load(pins.targets_file().read_text())
+    raw["e2e"][raw["default"]]["python_image"] = python_standin
+    path = tmp_path / "targets.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv(pins.ENV_VAR, str(path))
+    spec = ROOT / "protocols" / "meshrpc.py"
+    ctx = tmp_path / "ctx"
+    sample_image.write_context(ctx, pins.get_e2e(), [str(spec)])
+    tag = "codecgen-test/sample:meshrpc"
+    sample_image.build(ctx, tag, dockerd, network_mode="host")
+    config = engine.connect(dockerd).inspect_image(tag)["Config"]
+    assert config["Entrypoint"] == ["codecgen"] and config["User"] == "65532:65532"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with engine.container(tag, ["serve", "/specs/meshrpc.py", "--host", "127.0.0.1", "--port", str(port),
+                                "--name", "v1"], owner="e2e-test", base_url=dockerd) as server:
+        engine.wait_for_log(server, r"serving meshrpc on 127\.0\.0\.1", 30, dockerd)
+        probe = engine.start_container(tag, ["probe", "/specs/meshrpc.py", "--to", f"127.0.0.1:{port}",
+                                             "--key", "service", "--values", "echo", "ping"],
+                                       owner="e2e-test", base_url=dockerd)
+        try:
+            client = engine.connect(dockerd)
+            status = client.wait(probe, timeout=60)["StatusCode"]
+            out = engine.container_logs(probe, dockerd)
+        finally:
+            engine.remove_container(probe, dockerd)
+        served = engine.container_logs(server, dockerd)
+    assert status == 1, out
+    assert "probe: check routing: service=echo answered by v1  OK" in out
+    assert "codecgen probe: FAILED: request_mutation {'x-codecgen-route': 'v1'} did not arrive at v1" in out
+    assert 'v1: Request 101 keys {"method": "", "service": "echo"}' in served
