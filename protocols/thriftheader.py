@@ -9,7 +9,8 @@ The header (``ThriftHeader``, an extension field in ``codecgen.ext.thrift``) hol
 protocol id, the transforms and the info key/value blocks, varint-coded and padded to 4 bytes.
 Its key/values are the mutable headers: every string key/value is published (the last one of a
 repeated key wins), and a mutation appends one key/value block, so the header size and LENGTH
-are recomputed. The message after it is ``codecgen.ext.thrift.binary``, as in ``thrift.py``.
+are recomputed. The message after it is ``codecgen.ext.thrift.binary``, as in ``thrift.py``;
+the frame around both is ``codecgen.ext.thrift.framing.header_frame``, shared with ``ttheader.py``.
 
 Roles: routing key ``method`` (``Service:method`` under TMultiplexedProtocol) and every info
 key/value; request id = the message's seqid (writers put the same value in the header's seqid);
@@ -25,21 +26,13 @@ unknown info id, it ends the info blocks, as in Apache's readers), and the frame
 clients an Apache THeader server also accepts on the same port (``thrift.py`` covers framed).
 """
 
-from construct import Const, Int16ub, Int32sb, Int32ub, Prefixed, Rebuild, Struct, len_, this
+from construct import this
 
-from codecgen import REQUEST_ID, HeaderMap, Protocol
-from codecgen.ext.thrift import MAX_FRAME, MESSAGE, ThriftHeader, error_reply, message_types
+from codecgen import HeaderMap, Protocol
+from codecgen.ext.thrift import MAX_FRAME, ThriftHeader, message_types
+from codecgen.ext.thrift.framing import header_error_reply, header_frame
 
-frame = Struct(
-    "frame" / Prefixed(Int32ub, Struct(
-        "magic" / Const(b"\x0f\xff"),
-        "flags" / Int16ub,
-        "header_seqid" / Int32sb,
-        "header_words" / Rebuild(Int16ub, len_(this.header) // 4),
-        "header" / ThriftHeader(this.header_words * 4),
-        *MESSAGE,
-    )),
-)
+frame = header_frame(b"\x0f\xff", ThriftHeader)
 
 PROTOCOL = Protocol(
     name="thriftheader",
@@ -51,11 +44,7 @@ PROTOCOL = Protocol(
     operation_name="{frame.method}",
     headers=HeaderMap("frame.header"),
     body="frame.payload.body",
-    error_reply={
-        "frame.header_seqid": REQUEST_ID,
-        "frame.header": b"\x00\x00\x00\x00",  # binary protocol, no transforms, no info, padding
-        **error_reply("frame."),
-    },
+    error_reply=header_error_reply(),
     max_frame_size=MAX_FRAME + 4,
     doc=__doc__,
 )

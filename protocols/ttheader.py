@@ -10,7 +10,8 @@ protocol id u8, transforms u8, then info blocks: string key/values (0x01), Kitex
 key/values (0x10), the ACL token (0x11) and padding (0x00). Its string key/values are the
 mutable headers (every one is published, the last of a repeated key wins; a mutation appends a
 key/value block, so the header size and LENGTH are recomputed). The message after it is
-``codecgen.ext.thrift.binary``, as in ``thrift.py``.
+``codecgen.ext.thrift.binary``, as in ``thrift.py``; the frame around both is
+``codecgen.ext.thrift.framing.header_frame``, shared with ``thriftheader.py``.
 
 Roles: routing keys ``method`` (the Thrift method name), ``to_service``, ``to_method``,
 ``from_service``, ``from_method`` (Kitex int keys 6, 9, 3, 20) and every string key/value
@@ -35,21 +36,13 @@ gopkg's layout around messages from Apache Thrift's Python library and reads our
 with its own TTHeader reader and Apache's ``TBinaryProtocol``; see ``protocols/README.md``.
 """
 
-from construct import Const, Int16ub, Int32sb, Int32ub, Prefixed, Rebuild, Struct, len_, this
+from construct import this
 
-from codecgen import REQUEST_ID, HeaderMap, Protocol
-from codecgen.ext.thrift import MAX_FRAME, MESSAGE, KitexHeader, error_reply, message_types
+from codecgen import HeaderMap, Protocol
+from codecgen.ext.thrift import MAX_FRAME, KitexHeader, message_types
+from codecgen.ext.thrift.framing import header_error_reply, header_frame
 
-frame = Struct(
-    "frame" / Prefixed(Int32ub, Struct(
-        "magic" / Const(b"\x10\x00"),
-        "flags" / Int16ub,
-        "header_seqid" / Int32sb,
-        "header_words" / Rebuild(Int16ub, len_(this.header) // 4),
-        "header" / KitexHeader(this.header_words * 4),
-        *MESSAGE,
-    )),
-)
+frame = header_frame(b"\x10\x00", KitexHeader)
 
 PROTOCOL = Protocol(
     name="ttheader",
@@ -67,11 +60,7 @@ PROTOCOL = Protocol(
     operation_name="{frame.method}",
     headers=HeaderMap("frame.header"),
     body="frame.payload.body",
-    error_reply={
-        "frame.header_seqid": REQUEST_ID,
-        "frame.header": b"\x00\x00\x00\x00",  # binary protocol, no transforms, padding
-        **error_reply("frame."),
-    },
+    error_reply=header_error_reply(),
     max_frame_size=MAX_FRAME + 4,
     doc=__doc__,
 )

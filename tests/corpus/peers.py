@@ -224,12 +224,11 @@ def _thrift():
 
 
 @contextmanager
-def thrift_server():
-    """A framed, binary-protocol TSimpleServer (plain and multiplexed service "Calc")."""
-    from thrift.protocol import TBinaryProtocol
+def _simple_server(transport_factory, protocol_factory):
+    """A TSimpleServer on 127.0.0.1 (plain and multiplexed service "Calc"); yields its port."""
     from thrift.server import TServer
     from thrift.TMultiplexedProcessor import TMultiplexedProcessor
-    from thrift.transport import TSocket, TTransport
+    from thrift.transport import TSocket
 
     Processor, _, _, _ = _thrift()
     processor = TMultiplexedProcessor()
@@ -239,8 +238,7 @@ def thrift_server():
     transport.listen()
     transport.listen = lambda: None  # already listening; serve() would listen again
     port = transport.handle.getsockname()[1]
-    server = TServer.TSimpleServer(processor, transport, TTransport.TFramedTransportFactory(),
-                                   TBinaryProtocol.TBinaryProtocolFactory())
+    server = TServer.TSimpleServer(processor, transport, transport_factory, protocol_factory)
 
     def serve():
         try:
@@ -254,6 +252,16 @@ def thrift_server():
         yield port
     finally:
         transport.handle.close()
+
+
+@contextmanager
+def thrift_server():
+    """A framed, binary-protocol TSimpleServer (plain and multiplexed service "Calc")."""
+    from thrift.protocol import TBinaryProtocol
+    from thrift.transport import TTransport
+
+    with _simple_server(TTransport.TFramedTransportFactory(), TBinaryProtocol.TBinaryProtocolFactory()) as port:
+        yield port
 
 
 def thrift_client(port: int, service: str | None = None):
@@ -356,33 +364,11 @@ def _header_protocol_factory(received: list):
 def theader_server(received: list | None = None):
     """A THeader TSimpleServer (binary protocol; plain and multiplexed service "Calc") that
     accepts only THeader clients. ``received`` collects each request's info headers."""
-    from thrift.server import TServer
-    from thrift.TMultiplexedProcessor import TMultiplexedProcessor
-    from thrift.transport import TSocket, TTransport
+    from thrift.transport import TTransport
 
-    Processor, _, _, _ = _thrift()
-    processor = TMultiplexedProcessor()
-    processor.registerDefault(Processor())
-    processor.registerProcessor("Calc", Processor())
-    transport = TSocket.TServerSocket(host=LOCALHOST, port=0, socket_family=socket.AF_INET)
-    transport.listen()
-    transport.listen = lambda: None  # already listening; serve() would listen again
-    port = transport.handle.getsockname()[1]
     factory = _header_protocol_factory(received if received is not None else [])
-    server = TServer.TSimpleServer(processor, transport, TTransport.TTransportFactoryBase(), factory)
-
-    def serve():
-        try:
-            server.serve()
-        except OSError:
-            pass  # the listening socket was closed: stop
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
+    with _simple_server(TTransport.TTransportFactoryBase(), factory) as port:
         yield port
-    finally:
-        transport.handle.close()
 
 
 def theader_client(port: int, service: str | None = None):
