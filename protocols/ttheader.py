@@ -62,5 +62,7 @@ PROTOCOL = Protocol(
     body="frame.payload.body",
     error_reply=header_error_reply(),
     max_frame_size=MAX_FRAME + 4,
+    # codecgen serve answers a CALL with the same frame as a REPLY (body: who answered).
+    sample_response={"frame.mtype": 2},  # REPLY
     doc=__doc__,
 )

@@ -157,3 +157,31 @@ def test_cli_probe_reports_the_failed_check_in_one_line(mesh):
     assert proc.stderr == "codecgen probe: FAILED: request_mutation {'x-k': 'v'} did not arrive at v1 " \
                           "(got {'method': '', 'service': 'a'})\n"
     assert main(["probe", MESHRPC, "--to", "nowhere"]) == 2
+
+
+@pytest.mark.parametrize("name, keys", [
+    ("thriftheader", {"method": "Add", "user": "alice", "X-Trace": "t1"}),
+    ("ttheader", {"method": "Add", "to_service": "calc", "to_method": "Add", "isn": "Calc"}),
+])
+def test_header_transports_serve_and_call_through_the_extension_hook(name, keys):
+    """The header is an extension field: its sample_value hook carries the info headers and
+    Kitex's int keys, so serve/call/probe (and image verify, e2e) work on these specs."""
+    sample = Sample.load(str(ROOT / "protocols" / f"{name}.py"))
+    server = _server(sample, "v2")
+    try:
+        (got,) = call(sample, "127.0.0.1", server.port, keys, count=1, first_id=9)
+    finally:
+        server.stop()
+    want = {k.lower(): v for k, v in keys.items()}
+    assert got["message_type"] == "Response" and got["request_id"] == 9
+    assert got["answer"] == {"server": "v2", "request_id": 9, "keys": want}
+    assert got["metadata"] == want  # the reply echoes the request's header
+
+
+def test_an_extension_without_a_sample_hook_is_refused_in_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "codecgen.cli", "call", str(ROOT / "protocols" / "dubbo.py"),
+                           "--to", "127.0.0.1:1", "--key", "interface=a.B"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr == ("codecgen: error: dubbo: extension field body (dubbo_body) has no sample_value hook: "
+                           "the sample tools (serve, call, probe) cannot build its requests\n")

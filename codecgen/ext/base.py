@@ -51,6 +51,12 @@ Python hooks (class methods; ``value`` is an ``ExtValue``):
 ``error_value(message: bytes) -> ExtValue``            (ERROR_MESSAGE)
 ``random_value(rng, params) -> ExtValue | None``       optional: valid values for
                                                        ``codecgen verify`` (None: redraw)
+``sample_value(params, outputs, entries)``             optional: a valid value for the sample
+    ``-> ExtValue | None``                             tools (``codecgen serve/call/probe``,
+                                                       ``image verify``, e2e) carrying the
+                                                       given text outputs ``{name: bytes}``
+                                                       and header ``entries`` [(key, value)];
+                                                       None: not supported (they refuse)
 
 C++ functions (namespace ``camel(KIND)``; fixed signatures, ``Value`` has one public member
 per output, ``int64_t`` or ``std::string``, and ``Params`` one ``int64_t`` per parameter)::
@@ -192,4 +198,8 @@ class ExtensionField(Construct):
 
     @classmethod
     def random_value(cls, rng, params):
+        return None
+
+    @classmethod
+    def sample_value(cls, params, outputs, entries):
         return None

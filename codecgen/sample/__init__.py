@@ -57,11 +57,18 @@ class Sample:
         entries = []
         by_key = {k.key: k for k in r.routing_keys}
         fixed = {f.key: f.path for f in r.fixed_headers}
+        exts = {f.path: f for f in ir.extensions(self.proto.frame)}
+        ext_outputs: dict = {path: {} for path in exts}  # extension field -> {output: value}
+        header_on_ext = r.header_map is not None and r.header_map.array in exts
         for key, text in keys.items():
-            if key in by_key:
+            if key in by_key and by_key[key].path[:-1] in exts:
+                ext_outputs[by_key[key].path[:-1]][by_key[key].path[-1]] = text.encode()
+            elif key in by_key:
                 vals[by_key[key].path] = self._convert(by_key[key].path, text, key)
             elif key in fixed:
                 vals[fixed[key]] = self._convert(fixed[key], text, key)
+            elif header_on_ext:
+                entries.append((key.encode(), text.encode()))
             elif r.header_map is not None:
                 entries.append({r.header_map.key_field: key.encode(), r.header_map.value_field: text.encode()})
             else:
@@ -72,9 +79,28 @@ class Sample:
         if r.body is not None:
             vals[r.body] = body
         container = self.module._fresh(vals, 0)
-        if r.header_map is not None and entries:
+        if r.header_map is not None and entries and not header_on_ext:
             _set(container, r.header_map.array, entries)
+        for path, field in exts.items():
+            _set(container, path, self._extension_value(container, field, ext_outputs[path],
+                                                        entries if header_on_ext and r.header_map.array == path else []))
         return self.module.FRAME_COMPILED.build(container, _direction=0)
+
+    def _extension_value(self, container, field: ir.Field, outputs: dict, entries: list):
+        """A valid value of an extension field from its ``sample_value`` hook."""
+        cls = self.module.EXTENSIONS[field.node.kind]
+        params = {}
+        for name, expr in field.node.params:
+            value = container
+            for part in expr.path:
+                value = value[part]
+            params[name] = int(value)
+        value = cls.sample_value(params, outputs, entries)
+        if value is None:
+            raise UserError(f"{self.proto.name}: extension field {ir.dotted(field.path)} ({field.node.kind}) "
+                            f"has no sample_value hook: the sample tools (serve, call, probe) cannot "
+                            f"build its requests")
+        return value
 
     def _node(self, path):
         return pyb._node(self.proto, path)
@@ -220,6 +246,8 @@ def call(sample: Sample, host: str, port: int, keys: dict[str, str], count: int 
     """Send ``count`` requests on one connection; return each response as a JSON-ready dict."""
     codec = sample.module.Codec()
     out = []
+    # Build every request first: a key the protocol cannot carry is refused before connecting.
+    frames = [sample.request(keys, first_id + i, body=b"hello from codecgen call") for i in range(count)]
     try:
         conn = socket.create_connection((host, port), timeout=timeout)
     except OSError as exc:
@@ -228,7 +256,7 @@ def call(sample: Sample, host: str, port: int, keys: dict[str, str], count: int 
         buf = bytearray()
         for i in range(count):
             request_id = first_id + i
-            conn.sendall(sample.request(keys, request_id, body=b"hello from codecgen call"))
+            conn.sendall(frames[i])
             md = None
             while md is None:
                 try:

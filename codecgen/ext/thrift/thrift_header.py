@@ -203,6 +203,22 @@ class _Header(ExtensionField):
             out += encode_varint(len(key)) + key + encode_varint(len(text)) + text
         return out
 
+    @classmethod
+    def sample_value(cls, params, outputs, entries):
+        """Binary protocol, no transforms, ``entries`` as one key/value block; Kitex's int keys
+        from the outputs (to_service, ...)."""
+        small = (lambda v: bytes([v])) if cls.KITEX else encode_varint
+        data = small(BINARY) + small(0)
+        ints = [(key, outputs[name]) for key, name in KITEX_INT_KEYS.items() if outputs.get(name)]
+        if ints:
+            data += bytes([INT_KEY_VALUE]) + len(ints).to_bytes(2, "big")
+            for key, text in ints:
+                data += key.to_bytes(2, "big") + len(text).to_bytes(2, "big") + text
+        if entries:
+            data += cls._block(list(entries))
+        data += bytes(-len(data) % 4)
+        return cls.decode(data, params)
+
     # ------------------------------------------------------------------ random headers
 
     @classmethod
