@@ -25,10 +25,10 @@ Not covered: the non-strict (old) binary header, the compact protocol and the un
 through unchanged.
 """
 
-from construct import Int32ub, Prefixed, Struct, this
+from construct import Int32ub, Prefixed, Struct
 
 from codecgen import Protocol
-from codecgen.ext.thrift import MAX_FRAME, MESSAGE, error_reply, message_types
+from codecgen.ext.thrift import MAX_FRAME, MESSAGE, error_reply, message_roles
 
 frame = Struct(
     "frame" / Prefixed(Int32ub, Struct(*MESSAGE)),
@@ -37,12 +37,8 @@ frame = Struct(
 PROTOCOL = Protocol(
     name="thrift",
     frame=frame,
-    request_id="frame.seqid",
-    message_type=message_types(this.frame),
-    response_error=this.frame.mtype == "EXCEPTION",
+    **message_roles("frame"),
     routing_keys={"method": "frame.method"},
-    operation_name="{frame.method}",
-    body="frame.payload.body",
     error_reply=error_reply("frame."),
     max_frame_size=MAX_FRAME + 4,
     doc=__doc__,

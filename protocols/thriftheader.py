@@ -26,10 +26,8 @@ unknown info id, it ends the info blocks, as in Apache's readers), and the frame
 clients an Apache THeader server also accepts on the same port (``thrift.py`` covers framed).
 """
 
-from construct import this
-
 from codecgen import HeaderMap, Protocol
-from codecgen.ext.thrift import MAX_FRAME, ThriftHeader, message_types
+from codecgen.ext.thrift import MAX_FRAME, ThriftHeader, message_roles
 from codecgen.ext.thrift.framing import header_error_reply, header_frame
 
 frame = header_frame(b"\x0f\xff", ThriftHeader)
@@ -37,13 +35,9 @@ frame = header_frame(b"\x0f\xff", ThriftHeader)
 PROTOCOL = Protocol(
     name="thriftheader",
     frame=frame,
-    request_id="frame.seqid",
-    message_type=message_types(this.frame),
-    response_error=this.frame.mtype == "EXCEPTION",
+    **message_roles("frame"),
     routing_keys={"method": "frame.method"},
-    operation_name="{frame.method}",
     headers=HeaderMap("frame.header"),
-    body="frame.payload.body",
     error_reply=header_error_reply(),
     max_frame_size=MAX_FRAME + 4,
     # codecgen serve answers a CALL with the same frame as a REPLY (body: who answered).

@@ -36,10 +36,8 @@ gopkg's layout around messages from Apache Thrift's Python library and reads our
 with its own TTHeader reader and Apache's ``TBinaryProtocol``; see ``protocols/README.md``.
 """
 
-from construct import this
-
 from codecgen import HeaderMap, Protocol
-from codecgen.ext.thrift import MAX_FRAME, KitexHeader, message_types
+from codecgen.ext.thrift import MAX_FRAME, KitexHeader, message_roles
 from codecgen.ext.thrift.framing import header_error_reply, header_frame
 
 frame = header_frame(b"\x10\x00", KitexHeader)
@@ -47,9 +45,7 @@ frame = header_frame(b"\x10\x00", KitexHeader)
 PROTOCOL = Protocol(
     name="ttheader",
     frame=frame,
-    request_id="frame.seqid",
-    message_type=message_types(this.frame),
-    response_error=this.frame.mtype == "EXCEPTION",
+    **message_roles("frame"),
     routing_keys={
         "method": "frame.method",
         "to_service": "frame.header.to_service",
@@ -57,9 +53,7 @@ PROTOCOL = Protocol(
         "from_service": "frame.header.from_service",
         "from_method": "frame.header.from_method",
     },
-    operation_name="{frame.method}",
     headers=HeaderMap("frame.header"),
-    body="frame.payload.body",
     error_reply=header_error_reply(),
     max_frame_size=MAX_FRAME + 4,
     # codecgen serve answers a CALL with the same frame as a REPLY (body: who answered).

@@ -54,6 +54,17 @@ MESSAGE = (
 )
 
 
+def message_roles(at: str) -> dict:
+    """The roles every Thrift spec gives the message at ``at`` (``"frame"``), as Protocol
+    keywords: request id = seqid, the message types, EXCEPTION as the response error, the
+    method as operation name, the opaque args/result struct as the body. Routing keys stay
+    in each spec (the header transports add their own)."""
+    struct = getattr(this, at)
+    return dict(request_id=f"{at}.seqid", message_type=message_types(struct),
+                response_error=struct.mtype == "EXCEPTION", operation_name="{" + at + ".method}",
+                body=f"{at}.payload.body")
+
+
 def message_types(at):
     """CALL/REPLY/EXCEPTION/ONEWAY -> Request/Response/Error/Oneway; ``at`` is the message's
     struct (``this.frame``)."""
