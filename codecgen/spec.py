@@ -131,6 +131,9 @@ class Protocol:
     heartbeat: Optional[Heartbeat] = None
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
     max_array_count: int = 1024
+    # Field values every sample request carries, for `codecgen call`/`probe` (sample clients):
+    # e.g. Dubbo's {"flag.req": 1, "flag.twoway": 1}.  Not part of the codec.
+    sample_request: Mapping[str, Any] = field(default_factory=dict)
     # Field values that make a request into a response, for `codecgen serve` (sample servers):
     # e.g. {"flags.response": 1}.  Not part of the codec.
     sample_response: Mapping[str, Any] = field(default_factory=dict)

@@ -76,5 +76,10 @@ PROTOCOL = Protocol(
         "body": ERROR_MESSAGE,
     },
     max_frame_size=16 + 8 * 1024 * 1024,
+    # For the sample tools (codecgen serve/call/probe): a two-way Hessian 2 request, answered
+    # with an OK response; the heartbeat is an event request.
+    sample_request={"flag.req": 1, "flag.twoway": 1, "flag.serialization": HESSIAN2},
+    sample_response={"flag.req": 0, "flag.twoway": 0, "status": STATUS["OK"]},
+    sample_heartbeat={"flag.event": 1},
     doc=__doc__,
 )

@@ -178,10 +178,41 @@ def test_header_transports_serve_and_call_through_the_extension_hook(name, keys)
     assert got["metadata"] == want  # the reply echoes the request's header
 
 
-def test_an_extension_without_a_sample_hook_is_refused_in_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "codecgen.cli", "call", str(ROOT / "protocols" / "dubbo.py"),
-                           "--to", "127.0.0.1:1", "--key", "interface=a.B"], capture_output=True, text=True,
-                          timeout=60)
+def test_dubbo_serves_calls_and_answers_heartbeats_through_its_body_hook():
+    """Dubbo's body is an extension field: requests carry interface, method and attachments,
+    the answer comes back as an attachment of an OK response (there is no plain body)."""
+    from codecgen.sample import ANSWER_KEY
+
+    dubbo = Sample.load(str(ROOT / "protocols" / "dubbo.py"))
+    server = _server(dubbo, "v1")
+    try:
+        (got,) = call(dubbo, "127.0.0.1", server.port, {"interface": "org.example.Hello", "method": "say",
+                                                        "X-User": "alice"}, first_id=12)
+        frame = dubbo.heartbeat(13)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+            conn.sendall(frame)
+            reply = conn.recv(1024)
+    finally:
+        server.stop()
+    keys = {"interface": "org.example.Hello", "method": "say", "x-user": "alice"}
+    assert got["message_type"] == "Response" and got["request_id"] == 12
+    assert got["answer"] == {"server": "v1", "request_id": 12, "keys": keys}
+    assert list(got["metadata"]) == [ANSWER_KEY]
+    assert frame[2] == 0xE2  # request, two-way, event, Hessian 2: Dubbo's heartbeat
+    md = dubbo.module.Codec().decode(bytearray(reply), "response")
+    assert md.message_type == "Heartbeat" and md.request_id == 13
+
+
+def test_an_extension_that_cannot_build_a_value_is_refused_in_one_line(tmp_path):
+    """A spec without sample_request: Dubbo's body hook gets serialization 0 and builds
+    nothing; call says so before connecting."""
+    text = (ROOT / "protocols" / "dubbo.py").read_text()
+    start = text.index("    sample_request=")
+    spec = tmp_path / "dubbo.py"
+    spec.write_text(text[:start] + text[text.index("\n", start) + 1:])
+    proc = subprocess.run([sys.executable, "-m", "codecgen.cli", "call", str(spec), "--to", "127.0.0.1:1",
+                           "--key", "interface=a.B"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert proc.stderr == ("codecgen: error: dubbo: extension field body (dubbo_body) has no sample_value hook: "
-                           "the sample tools (serve, call, probe) cannot build its requests\n")
+    assert proc.stderr == ("codecgen: error: dubbo: extension field body (dubbo_body): its sample_value hook "
+                           "builds no value for parameters {'request': 0, 'event': 0, 'status': 0, "
+                           "'serialization': 0}; set them with the spec's sample_request / sample_response\n")

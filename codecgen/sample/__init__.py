@@ -20,6 +20,8 @@ from codecgen.errors import UserError
 from codecgen.spec import Protocol
 
 BODY_PREFIX = b"codecgen:"
+# The header a sample server answers with when the protocol has no body role (Dubbo).
+ANSWER_KEY = "x-codecgen-answer"
 
 
 @dataclass
@@ -30,6 +32,7 @@ class Sample:
     module: object
     response_values: dict
     heartbeat_values: dict
+    request_values: dict = None
 
     @classmethod
     def load(cls, spec_path: str) -> "Sample":
@@ -39,7 +42,8 @@ class Sample:
         proto = lower(protocol, spec_file=spec_path)
         response = {tuple(k.split(".")): v for k, v in dict(protocol.sample_response).items()}
         heartbeat = {tuple(k.split(".")): v for k, v in dict(protocol.sample_heartbeat).items()}
-        return cls(proto, pyb.load(proto), response, heartbeat)
+        request = {tuple(k.split(".")): v for k, v in dict(protocol.sample_request).items()}
+        return cls(proto, pyb.load(proto), response, heartbeat, request)
 
     # ------------------------------------------------------------------ requests
 
@@ -53,7 +57,7 @@ class Sample:
                 extra: Optional[dict] = None) -> bytes:
         """A request frame with ``keys`` set on the fields (or headers) they route on."""
         r = self.proto.roles
-        vals: dict = dict(extra or {})
+        vals: dict = {**(self.request_values or {}), **(extra or {})}
         entries = []
         by_key = {k.key: k for k in r.routing_keys}
         fixed = {f.key: f.path for f in r.fixed_headers}
@@ -76,7 +80,7 @@ class Sample:
                 raise UserError(f"--key {key}: not a routing key of {self.proto.name} (keys: {known})")
         if r.request_id is not None:
             vals[r.request_id] = self._fit(r.request_id, request_id)
-        if r.body is not None:
+        if r.body is not None and r.body not in exts:
             vals[r.body] = body
         container = self.module._fresh(vals, 0)
         if r.header_map is not None and entries and not header_on_ext:
@@ -97,9 +101,12 @@ class Sample:
             params[name] = int(value)
         value = cls.sample_value(params, outputs, entries)
         if value is None:
-            raise UserError(f"{self.proto.name}: extension field {ir.dotted(field.path)} ({field.node.kind}) "
-                            f"has no sample_value hook: the sample tools (serve, call, probe) cannot "
-                            f"build its requests")
+            where = f"{self.proto.name}: extension field {ir.dotted(field.path)} ({field.node.kind})"
+            if getattr(cls.sample_value, "__func__", None) is getattr(_base_sample_value(), "__func__", None):
+                raise UserError(f"{where} has no sample_value hook: the sample tools (serve, call, probe) "
+                                f"cannot build its frames")
+            raise UserError(f"{where}: its sample_value hook builds no value for parameters {params}; "
+                            f"set them with the spec's sample_request / sample_response")
         return value
 
     def _node(self, path):
@@ -134,9 +141,30 @@ class Sample:
             "request_id": md.request_id,
             "keys": {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in md.strings.items()},
         }, sort_keys=True).encode()
-        if self.proto.roles.body is not None:
+        exts = {f.path: f for f in ir.extensions(self.proto.frame)}
+        if _plain_body(self.proto):
             _set(container, self.proto.roles.body, body)
+        else:
+            # No plain body (none, or an extension field, as Dubbo's): the answer travels as a
+            # header, and the extension fields become response values (their sample_value hook).
+            answer = [(ANSWER_KEY.encode(), body[len(BODY_PREFIX):])]
+            header_path = self.proto.roles.header_map.array if self.proto.roles.header_map else None
+            for path, field in exts.items():
+                _set(container, path, self._extension_value(container, field, {},
+                                                            answer if path == header_path else []))
         return self.module.FRAME_COMPILED.build(container, _direction=1)
+
+
+def _base_sample_value():
+    from codecgen.ext.base import ExtensionField
+
+    return ExtensionField.sample_value
+
+
+def _plain_body(proto: ir.ProtocolIR) -> bool:
+    """The body role names a bytes field (not absent, not an extension field)."""
+    body = proto.roles.body
+    return body is not None and body not in {f.path for f in ir.extensions(proto.frame)}
 
 
 def _set(container, path, value) -> None:
@@ -147,9 +175,14 @@ def _set(container, path, value) -> None:
 
 
 def body_report(module, md, frame: bytes, proto: ir.ProtocolIR) -> Optional[dict]:
-    """The JSON a sample server put in a response body, or None."""
-    if proto.roles.body is None:
-        return None
+    """The JSON a sample server put in a response body (or, without a body role, in the
+    ANSWER_KEY header), or None."""
+    if not _plain_body(proto):
+        text = md.strings.get(ANSWER_KEY.encode())
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            return None
     container = module.Codec().parse(frame, 1)
     body = container
     for part in proto.roles.body:

@@ -143,6 +143,34 @@ class DubboBody(ExtensionField):
     def error_value(cls, message):
         return ExtValue(encode_string(message))
 
+    @classmethod
+    def sample_value(cls, params, outputs, entries):
+        """For the sample tools: a request calling ``interface``/``method`` (the outputs) with no
+        arguments, or an OK response whose result is the string "ok"; either carries
+        ``entries`` as its attachments (a response with result flag 4, value and attachments)."""
+        if params["serialization"] != HESSIAN2:
+            return None
+        if params["event"]:
+            return cls.decode(b"N", params)  # a heartbeat's body, as Dubbo writes it
+        w = Writer()
+        if params["request"]:
+            w.string(b"2.0.2")
+            w.string(outputs.get("interface") or b"org.example.Sample")
+            w.null()  # no service version
+            w.string(outputs.get("method") or b"call")
+            w.string(b"")  # no parameters
+        elif params["status"] == STATUS_OK:
+            w.int(4)  # RESPONSE_VALUE_WITH_ATTACHMENTS
+            w.string(b"ok")
+        else:
+            return None
+        w.map_start()
+        for key, value in entries:
+            w.string(key)
+            w.string(value)
+        w.end()
+        return cls.decode(w.getvalue(), params)
+
     # ------------------------------------------------------------------ random bodies
 
     @classmethod
