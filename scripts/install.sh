@@ -15,6 +15,7 @@ APT_PACKAGES=(
   g++ clang-16 libclang-rt-16-dev clang-format-16   # compile matrix, sanitizers, libFuzzer, Envoy style
   docker.io busybox-static                          # image build tests (a private dockerd, local images)
   tshark mosquitto                                   # real-protocol proofs (dissectors, an MQTT broker)
+  nodejs npm                                         # a second THeader peer (Apache Thrift for Node.js)
 )
 
 missing=()
@@ -29,6 +30,9 @@ fi
 
 echo "install: python package (editable) with the dev extras"
 python3 -m pip install -q -e ".[dev]"
+
+echo "install: Node.js test peers (tests/node, pinned by its package-lock.json)"
+npm ci --prefix tests/node --no-audit --no-fund --silent
 
 if [ "${1:-}" = "--deps" ]; then
   exit 0

@@ -16,7 +16,9 @@ here wrote.
 - Thrift, Kafka, Modbus and MQTT have no mutable header: encode with a mesh's usual mutation
   returns every real frame unchanged (the real peers get the exact bytes they sent).
 - THeader's info headers are mutable: a header added and one replaced by our encode (each
-  engine) reach the real THeader server, which reads them with the library's own parser.
+  engine) reach the real THeader server, which reads them with the library's own parser; the
+  same against Apache Thrift's Node.js THeader server (a second implementation, tests/node),
+  whose replies both engines decode.
 
 Everything talks to 127.0.0.1 only; servers are started here and stopped at the end.
 """
@@ -625,3 +627,66 @@ def test_theader_error_reply_is_a_tapplicationexception(protos, natives, engine,
             assert info.value.type == want
             assert info.value.message == message
     assert [md.strings[b"method"] for md in seen] == [b"add", b"echo", b"Calc:add", b"Calc:echo"]
+
+
+NODE_PEERS = ROOT / "tests" / "node"
+
+
+@contextmanager
+def node_theader_server():
+    """Apache Thrift's Node.js THeader server (tests/node/theader_server.js) on 127.0.0.1; yields
+    (port, lines) where lines collects what it printed per request."""
+    if shutil.which("node") is None or not (NODE_PEERS / "node_modules" / "thrift").is_dir():
+        pytest.fail("the Node.js THeader peer is not installed: run scripts/install.sh --deps "
+                    "(apt nodejs npm; npm ci --prefix tests/node)", pytrace=False)
+    proc = subprocess.Popen(["node", str(NODE_PEERS / "theader_server.js")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=NODE_PEERS)
+    lines = []
+    try:
+        port = json.loads(proc.stdout.readline())["port"]
+        reader = threading.Thread(target=lambda: lines.extend(json.loads(line) for line in proc.stdout), daemon=True)
+        reader.start()
+        yield port, lines
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        reader.join(5)
+        assert not proc.stderr.read(), "the Node.js server reported an error"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_theader_mutation_reaches_the_nodejs_server_and_its_replies_decode(protos, natives, engine):
+    """A second THeader implementation: Node.js's reader takes our mutated info headers (the
+    appended block replaces under the client's spelling), and both engines decode the replies
+    its writer produces (flags 0, its own padding)."""
+    _, call, _, _ = peers._thrift()
+    mutation = {"x-added": "by-codecgen", "user": "bob"}
+    encode = _encoder(protos, natives, "thriftheader", engine, mutation)
+    replies = []
+    with node_theader_server() as (upstream_port, received), \
+            socket.create_connection((peers.LOCALHOST, upstream_port), timeout=5) as upstream:
+        def forward(frame: bytes) -> bytes:
+            upstream.sendall(encode(frame))
+            replies.append(_read_framed(upstream))
+            return replies[-1]
+
+        with error_responder(protos["thriftheader"], forward) as (port, _):
+            prot, header = peers.theader_client(port)
+            try:
+                header.set_header(b"User", b"alice")
+                header.set_header(b"tenant", "t\u00e9st".encode())
+                assert call(prot, "ping", 31) is None
+                assert header.get_headers() == {b"User": b"bob", b"tenant": "t\u00e9st".encode(),
+                                                b"x-added": b"by-codecgen", b"served-by": b"thrift-nodejs"}
+                assert call(prot, "ping", -32) is None  # no info headers of its own
+            finally:
+                header.trans.close()
+    assert [(r["method"], r["seqid"], r["headers"]) for r in received] == [
+        ("ping", 31, {"User": "bob", "tenant": "t\u00e9st", "x-added": "by-codecgen"}),
+        ("ping", -32, {"user": "bob", "x-added": "by-codecgen"}),
+    ]
+    for check in ENGINES:
+        frames, held, error = decode(protos, natives, "thriftheader", b"".join(replies), "response", check)
+        assert error is None and held == 0
+        assert [(f["message_type"], f["request_id"] & 0xFFFFFFFF, f["metadata"]["served-by"]) for f in frames] == [
+            ("Response", 31, "thrift-nodejs"), ("Response", (-32) & 0xFFFFFFFF, "thrift-nodejs")]
