@@ -289,7 +289,7 @@ def test_istioctl_is_taken_from_the_release_archive(tmp_path):
     exe = istioctl_from_archive(archive, tmp_path / "istioctl", version)
     assert exe.stat().st_mode & stat.S_IXUSR
     assert subprocess.run([exe], capture_output=True, text=True).stdout.strip() == version
-    with pytest.raises(StepFailed, match=f"no istio-0.0.0/bin/istioctl"):
+    with pytest.raises(StepFailed, match="no istio-0.0.0/bin/istioctl"):
         istioctl_from_archive(archive, tmp_path / "other", "0.0.0")
 
 

@@ -31,7 +31,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -296,26 +295,11 @@ def test_corpus_routing_keys_equal_tshark_dissection(protos, name):
 
 # --------------------------------------------------------------------------- live traffic
 
-@contextmanager
-def mosquitto():
-    if shutil.which("mosquitto") is None:
-        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
-    with tempfile.TemporaryDirectory() as tmp, peers.mosquitto_broker(tmp) as port:
-        yield port
-
-
-SERVERS = {
-    "thrift": (peers.thrift_server, peers.thrift_traffic),
-    "thriftheader": (peers.theader_server, peers.theader_traffic),
-    "kafka": (peers.kafka_broker, peers.kafka_traffic),
-    "modbus": (peers.modbus_server, peers.modbus_traffic),
-    "mqtt": (mosquitto, peers.mqtt_traffic),
-}
-
-
 @pytest.mark.parametrize("name", PROTOCOLS)
 def test_live_library_traffic_decodes(protos, natives, name):
-    server, traffic = SERVERS[name]
+    if name == "mqtt" and shutil.which("mosquitto") is None:
+        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    server, traffic = peers.PEERS[name]
     with server() as port, peers.recording(port) as rec:
         expected = traffic(rec.port)
         recorded = rec.wait(len(expected))

@@ -15,7 +15,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from codecgen.errors import UserError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -19,9 +19,7 @@ import json
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -31,23 +29,8 @@ import peers  # noqa: E402
 
 
 
-@contextmanager
-def mosquitto():
-    with tempfile.TemporaryDirectory() as tmp, peers.mosquitto_broker(tmp) as port:
-        yield port
-
-
-PROTOCOLS = {
-    "thrift": (peers.thrift_server, peers.thrift_traffic),
-    "thriftheader": (peers.theader_server, peers.theader_traffic),
-    "kafka": (peers.kafka_broker, peers.kafka_traffic),
-    "modbus": (peers.modbus_server, peers.modbus_traffic),
-    "mqtt": (mosquitto, peers.mqtt_traffic),
-}
-
-
 def capture(name: str) -> None:
-    server, traffic = PROTOCOLS[name]
+    server, traffic = peers.PEERS[name]
     out = HERE / name
     out.mkdir(exist_ok=True)
     for old in out.glob("conn*.bin"):
@@ -81,5 +64,5 @@ def capture(name: str) -> None:
 
 
 if __name__ == "__main__":
-    for proto in sys.argv[1:] or PROTOCOLS:
+    for proto in sys.argv[1:] or peers.PEERS:
         capture(proto)

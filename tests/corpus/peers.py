@@ -766,3 +766,23 @@ def mqtt_traffic(port: int) -> list[list[dict]]:
 
 
 DEBUG_LOGS = False
+
+
+@contextmanager
+def mosquitto_server():
+    """mosquitto_broker with a configuration folder of its own, removed afterwards."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp, mosquitto_broker(tmp) as port:
+        yield port
+
+
+# protocol -> (server context manager yielding its port, traffic(port) -> expected frames per connection):
+# what generate.py captures and what tests/test_protocols_real.py replays live.
+PEERS = {
+    "thrift": (thrift_server, thrift_traffic),
+    "thriftheader": (theader_server, theader_traffic),
+    "kafka": (kafka_broker, kafka_traffic),
+    "modbus": (modbus_server, modbus_traffic),
+    "mqtt": (mosquitto_server, mqtt_traffic),
+}
