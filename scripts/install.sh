@@ -15,12 +15,19 @@ APT_PACKAGES=(
   g++ clang-16 libclang-rt-16-dev clang-format-16   # compile matrix, sanitizers, libFuzzer, Envoy style
   docker.io busybox-static                          # image build tests (a private dockerd, local images)
   tshark mosquitto                                   # real-protocol proofs (dissectors, an MQTT broker)
-  nodejs npm                                         # a second THeader peer (Apache Thrift for Node.js)
+)
+# Needed as commands: installed from Debian only when the command is missing (a machine may have
+# Node.js from elsewhere, with its own npm, which Debian's npm package would conflict with).
+APT_COMMANDS=(
+  node:nodejs npm:npm                                # a second THeader peer (Apache Thrift for Node.js)
 )
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+for entry in "${APT_COMMANDS[@]}"; do
+  command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install: apt packages: ${missing[*]}"
