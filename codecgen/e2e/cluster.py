@@ -195,8 +195,8 @@ class Cluster:
         proc = self.kubectl("-n", plan.namespace, "exec", f"deploy/{CLIENT}", "-c", "client", "--",
                             *plan.probe_argv(), check=False, timeout=120)
         if proc.returncode != 0:
-            raise StepFailed(f"codecgen probe in the client pod failed: "
-                             f"{(proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ['no output']}")
+            last = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
+            raise StepFailed(f"codecgen probe in the client pod failed (exit {proc.returncode}): {last}")
         return proc.stdout
 
     def diagnostics(self, plan: Plan) -> str:
