@@ -167,3 +167,17 @@ def test_standalone_python_module_needs_only_construct(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "alice"
+
+
+def test_sample_tools_refuse_an_extension_without_a_sample_hook(tmp_path):
+    """The reference module embeds its own ExtensionField: a class that does not define
+    sample_value is recognised as having no hook, and the sample tools say so in one line."""
+    from codecgen.backends import python as pyb
+    from codecgen.errors import UserError
+    from codecgen.sample import Sample
+
+    proto = lower(Protocol(name="demo", frame=_frame(_toy(tmp_path)), routing_keys={"n": "body.n"}))
+    sample = Sample(proto, pyb.load(proto), {}, {})
+    with pytest.raises(UserError, match=r"^demo: extension field body \(toy_field\) has no sample_value hook: "
+                                        r"the sample tools \(serve, call, probe\) cannot build its frames$"):
+        sample.request({}, 1)

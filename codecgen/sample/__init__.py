@@ -34,6 +34,12 @@ class Sample:
     heartbeat_values: dict
     request_values: dict = None
 
+    def __post_init__(self):
+        # The extension fields by path, and whether the body role names a plain bytes field
+        # (not absent, not an extension: Dubbo's body answers in the ANSWER_KEY header instead).
+        self.extensions = {f.path: f for f in ir.extensions(self.proto.frame)}
+        self.plain_body = self.proto.roles.body is not None and self.proto.roles.body not in self.extensions
+
     @classmethod
     def load(cls, spec_path: str) -> "Sample":
         from codecgen.frontend import load_spec, lower
@@ -61,7 +67,7 @@ class Sample:
         entries = []
         by_key = {k.key: k for k in r.routing_keys}
         fixed = {f.key: f.path for f in r.fixed_headers}
-        exts = {f.path: f for f in ir.extensions(self.proto.frame)}
+        exts = self.extensions
         ext_outputs: dict = {path: {} for path in exts}  # extension field -> {output: value}
         header_on_ext = r.header_map is not None and r.header_map.array in exts
         for key, text in keys.items():
@@ -102,7 +108,9 @@ class Sample:
         value = cls.sample_value(params, outputs, entries)
         if value is None:
             where = f"{self.proto.name}: extension field {ir.dotted(field.path)} ({field.node.kind})"
-            if getattr(cls.sample_value, "__func__", None) is getattr(_base_sample_value(), "__func__", None):
+            # The classes are the reference module's (with its embedded ExtensionField), so the
+            # hook counts as missing when no class below ExtensionField defines it.
+            if not any("sample_value" in vars(c) for c in cls.__mro__ if c.__name__ != "ExtensionField"):
                 raise UserError(f"{where} has no sample_value hook: the sample tools (serve, call, probe) "
                                 f"cannot build its frames")
             raise UserError(f"{where}: its sample_value hook builds no value for parameters {params}; "
@@ -141,30 +149,17 @@ class Sample:
             "request_id": md.request_id,
             "keys": {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in md.strings.items()},
         }, sort_keys=True).encode()
-        exts = {f.path: f for f in ir.extensions(self.proto.frame)}
-        if _plain_body(self.proto):
+        if self.plain_body:
             _set(container, self.proto.roles.body, body)
         else:
             # No plain body (none, or an extension field, as Dubbo's): the answer travels as a
             # header, and the extension fields become response values (their sample_value hook).
             answer = [(ANSWER_KEY.encode(), body[len(BODY_PREFIX):])]
             header_path = self.proto.roles.header_map.array if self.proto.roles.header_map else None
-            for path, field in exts.items():
+            for path, field in self.extensions.items():
                 _set(container, path, self._extension_value(container, field, {},
                                                             answer if path == header_path else []))
         return self.module.FRAME_COMPILED.build(container, _direction=1)
-
-
-def _base_sample_value():
-    from codecgen.ext.base import ExtensionField
-
-    return ExtensionField.sample_value
-
-
-def _plain_body(proto: ir.ProtocolIR) -> bool:
-    """The body role names a bytes field (not absent, not an extension field)."""
-    body = proto.roles.body
-    return body is not None and body not in {f.path for f in ir.extensions(proto.frame)}
 
 
 def _set(container, path, value) -> None:
@@ -174,18 +169,18 @@ def _set(container, path, value) -> None:
     holder[path[-1]] = value
 
 
-def body_report(module, md, frame: bytes, proto: ir.ProtocolIR) -> Optional[dict]:
-    """The JSON a sample server put in a response body (or, without a body role, in the
+def body_report(sample: Sample, md) -> Optional[dict]:
+    """The JSON a sample server put in a response body (or, without a plain body, in the
     ANSWER_KEY header), or None."""
-    if not _plain_body(proto):
+    if not sample.plain_body:
         text = md.strings.get(ANSWER_KEY.encode())
         try:
             return json.loads(text) if text else None
         except ValueError:
             return None
-    container = module.Codec().parse(frame, 1)
+    container = sample.module.Codec().parse(md.frame, 1)
     body = container
-    for part in proto.roles.body:
+    for part in sample.proto.roles.body:
         body = body[part]
     if not bytes(body).startswith(BODY_PREFIX):
         return None
@@ -308,7 +303,7 @@ def call(sample: Sample, host: str, port: int, keys: dict[str, str], count: int 
                 buf += data
             result = md.as_json()
             result["sent_request_id"] = request_id
-            result["answer"] = body_report(sample.module, md, md.frame, sample.proto)
+            result["answer"] = body_report(sample, md)
             out.append(result)
     return out
 
