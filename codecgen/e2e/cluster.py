@@ -11,15 +11,15 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import string
 import tarfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable
 
 from codecgen.e2e import BOOTSTRAP_CONFIGMAP, CLIENT, CLUSTER, SUBSETS, Plan, istio_operator, kind_config
+from codecgen.e2e.preflight import istioctl_version
 from codecgen.e2e.tools import StepFailed, Tools
 from codecgen.pins import E2EPins, Target
 
@@ -143,12 +143,12 @@ class Cluster:
     def _istioctl(self) -> str:
         """istioctl of the target's Istio: on PATH if its version matches, else downloaded."""
         version = self.target.istio_version
-        found = _istioctl_version(self.tools, "istioctl")
+        found = istioctl_version("istioctl")
         if found == version:
             return "istioctl"
         cached = Path(os.environ.get("CODECGEN_CACHE", Path.home() / ".cache" / "codecgen")) / "e2e" / \
             f"istioctl-{version}"
-        if _istioctl_version(self.tools, str(cached)) != version:
+        if istioctl_version(str(cached)) != version:
             self.tools.log(f"e2e: istioctl {version} not on PATH (found {found or 'none'}): "
                            f"downloading {self.pins.istioctl_url}")
             istioctl_from_archive(_download(self.pins.istioctl_url), cached, version)
@@ -212,10 +212,3 @@ class Cluster:
                 out.append(f"--- {deploy}/{container}\n{proc.stdout or proc.stderr}")
         return "\n".join(out)
 
-
-def _istioctl_version(tools: Tools, exe: str) -> Optional[str]:
-    if not (Path(exe).is_file() or shutil.which(exe)):
-        return None
-    proc = tools.run([exe, "version", "--remote=false", "--short"], check=False, quiet=True, timeout=30)
-    text = proc.stdout.strip()
-    return text.splitlines()[-1].strip() if proc.returncode == 0 and text else None

@@ -25,12 +25,19 @@ HOSTS = (("docker.io", "the kind node image, Istio's images and the Python base 
 
 
 def _version(argv: list[str]) -> Optional[str]:
+    """The x.y.z version a tool prints (``argv`` asks for it), or None when it does not run."""
+    if shutil.which(argv[0]) is None:
+        return None
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
     match = re.search(r"v?(\d+\.\d+\.\d+)", proc.stdout + proc.stderr)
     return match.group(1) if proc.returncode == 0 and match else None
+
+
+def istioctl_version(exe: str) -> Optional[str]:
+    return _version([exe, "version", "--remote=false", "--short"])
 
 
 def preflight(target: Target, pins: E2EPins, proxy_image: str, base_url: Optional[str] = None,
@@ -43,11 +50,11 @@ def preflight(target: Target, pins: E2EPins, proxy_image: str, base_url: Optiona
         if shutil.which(tool) is None:
             problems.append(f"{tool}: not on PATH ({why}); install it (kind {pins.kind_version} is pinned)"
                             if tool == "kind" else f"{tool}: not on PATH ({why})")
-    kind = _version(["kind", "version"]) if shutil.which("kind") else None
+    kind = _version(["kind", "version"])
     if kind and kind != pins.kind_version.lstrip("v"):
         notes.append(f"kind {kind} found, {pins.kind_version} pinned (the node image "
                      f"{pins.kind_node_image.split('@')[0]} was released with it)")
-    istioctl = _version(["istioctl", "version", "--remote=false", "--short"]) if shutil.which("istioctl") else None
+    istioctl = istioctl_version("istioctl")
     if istioctl != target.istio_version:
         found = f"istioctl {istioctl} found" if istioctl else "no istioctl on PATH"
         notes.append(f"{found}; the run downloads istioctl {target.istio_version} ({pins.istioctl_url})")
