@@ -1,0 +1,1 @@
+"""``codecgen bridge``: third-party service registries -> Istio ServiceEntries."""
