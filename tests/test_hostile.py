@@ -377,7 +377,7 @@ def test_array_counts_bounded_by_available_bytes(spec):
 
 
 def _min_size(node) -> int:
-    from codecgen.frontend.layout import min_size
+    from codecgen.ir.facts import min_size
 
     return min_size(node)
 

@@ -8,38 +8,7 @@ from typing import Optional
 from codecgen import ir
 from codecgen.errors import SpecError
 from codecgen.frontend.extension import check_extensions
-
-
-def static_size(node: ir.Node) -> Optional[int]:
-    """Size in bytes if it never depends on the wire, else None."""
-    if isinstance(node, ir.Int):
-        return node.type.width
-    if isinstance(node, ir.Bits):
-        return node.width
-    if isinstance(node, ir.Const):
-        return len(node.value)
-    if isinstance(node, ir.Padding):
-        return node.size
-    if isinstance(node, ir.Bytes):
-        if node.prefix is None and not node.prefix_varint and isinstance(node.size, ir.Lit):
-            return node.size.value
-        return None
-    if isinstance(node, ir.Extension):
-        return node.size.value if isinstance(node.size, ir.Lit) else None
-    if isinstance(node, ir.Struct):
-        total = 0
-        for f in node.fields:
-            size = static_size(f.node)
-            if size is None:
-                return None
-            total += size
-        return total
-    if isinstance(node, ir.Array):
-        if isinstance(node.count, ir.Lit):
-            element = static_size(node.element)
-            return None if element is None else element * node.count.value
-        return None
-    return None
+from codecgen.ir.facts import min_size, static_size
 
 
 def _layout_struct(st: ir.Struct, base: Optional[int]) -> ir.Struct:
@@ -77,26 +46,6 @@ def _layout_node(node: ir.Node) -> ir.Node:
 
 def layout(frame: ir.Struct) -> ir.Struct:
     return _layout_struct(frame, 0)
-
-
-def min_size(node: ir.Node) -> int:
-    """The fewest bytes a node can take (bounds array counts by available bytes)."""
-    fixed = static_size(node)
-    if fixed is not None:
-        return fixed
-    if isinstance(node, ir.Bytes):
-        if node.prefix is not None:
-            return node.prefix.width
-        return 1 if node.prefix_varint else 0
-    if isinstance(node, ir.VarInt):
-        return 1
-    if isinstance(node, ir.Struct):
-        return sum(min_size(f.node) for f in node.fields)
-    if isinstance(node, ir.Region):
-        return node.prefix.width
-    if isinstance(node, ir.Array):
-        return node.prefix.width if node.prefix is not None else 0
-    return 0
 
 
 def _scalar_paths(root: ir.Node) -> dict:

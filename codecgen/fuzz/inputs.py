@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from codecgen import ir
-from codecgen.analysis import decode_refs
+from codecgen.ir.facts import decode_refs
 
 EXTRA_NONE = "none"
 EXTRAS = ("encode", "error", "heartbeat")

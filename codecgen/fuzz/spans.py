@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from codecgen import ir
-from codecgen.analysis import decode_refs
+from codecgen.ir.facts import decode_refs
 
 INT, BITS, CONST, VARINT, LENGTH, COUNT, REGION, BYTES, PADDING = (
     "int", "bits", "const", "varint", "length", "count", "region", "bytes", "padding")

@@ -40,7 +40,7 @@ def _mutations(rng: random.Random, known_keys: list[str]) -> Iterator[dict]:
 
 def length_fields(proto: ir.ProtocolIR) -> list[tuple[int, int]]:
     """(offset, width) of top-level fields that size something, where the offset is fixed."""
-    from codecgen.analysis import decode_refs
+    from codecgen.ir.facts import decode_refs
 
     refs = decode_refs(proto)
     out = []

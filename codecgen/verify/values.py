@@ -15,7 +15,7 @@ import random
 from typing import Any, Dict, Optional
 
 from codecgen import ir
-from codecgen.analysis import decode_refs
+from codecgen.ir.facts import decode_refs
 
 
 class ValueGen:

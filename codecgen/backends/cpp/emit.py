@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
 from codecgen import ir, naming
-from codecgen.analysis import decode_refs, early_size_checks
-from codecgen.frontend.layout import min_size
+from codecgen.ir.facts import decode_refs, early_size_checks
+from codecgen.ir.facts import min_size
 
 Accessor = Callable[[ir.Path], str]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Iterator, List, Optional
 
 from codecgen import ir, naming
-from codecgen.analysis import decode_refs, early_size_checks, unconditional_paths
-from codecgen.frontend.layout import min_size
+from codecgen.ir.facts import decode_refs, early_size_checks, unconditional_paths
+from codecgen.ir.facts import min_size
 
 _PY_OPS = {"//": "_floordiv", "%": "_mod"}
 

@@ -1,4 +1,4 @@
-"""The codecgen intermediate representation (IR).
+"""The codecgen intermediate representation (IR): the node classes.
 
 The frontend (``codecgen.frontend``) lowers a construct tree plus the roles of a
 ``codecgen.Protocol`` into the frozen dataclasses below.  Every backend (C++,
@@ -17,8 +17,10 @@ Shape of the tree::
 
 Expressions (``Expr``) are a tiny AST over *earlier* fields: ``Lit``, ``Ref``
 (a scalar field by absolute path), ``LenOf`` (byte length of a bytes field or
-element count of an array), ``BinOp`` and ``UnOp``.  Decoding semantics, shared
-by every engine, are documented in ``docs``-style comments on each node.
+element count of an array), ``BinOp`` and ``UnOp``; ``codecgen.ir.expr``
+translates and evaluates them.  Decoding semantics, shared by every engine, are
+documented in comments on each node; ``codecgen.ir.walk`` visits the tree and
+``codecgen.ir.facts`` answers the questions every backend asks about it.
 """
 
 from __future__ import annotations
@@ -86,34 +88,6 @@ class UnOp:
 Expr = Union[Lit, Ref, LenOf, BinOp, UnOp]
 
 
-def expr_refs(expr: Expr) -> list[Path]:
-    """Paths an expression reads (Ref and LenOf), in order of appearance."""
-    if isinstance(expr, (Ref, LenOf)):
-        return [expr.path]
-    if isinstance(expr, BinOp):
-        return expr_refs(expr.lhs) + expr_refs(expr.rhs)
-    if isinstance(expr, UnOp):
-        return expr_refs(expr.operand)
-    return []
-
-
-def uses_direction(expr: "Expr") -> bool:
-    return DIRECTION_PATH in expr_refs(expr)
-
-
-def expr_text(expr: Expr) -> str:
-    """Human-readable form, used by ``codecgen check`` and in comments."""
-    if isinstance(expr, Lit):
-        return str(expr.value)
-    if isinstance(expr, Ref):
-        return dotted(expr.path)
-    if isinstance(expr, LenOf):
-        return f"len({dotted(expr.path)})"
-    if isinstance(expr, BinOp):
-        return f"({expr_text(expr.lhs)} {expr.op} {expr_text(expr.rhs)})"
-    return f"{expr.op}{expr_text(expr.operand)}"
-
-
 # --------------------------------------------------------------------------- wire nodes
 
 
@@ -126,7 +100,7 @@ class Endian(str, enum.Enum):
 class IntType:
     """A fixed-width integer on the wire."""
 
-    width: int  # bytes: 1, 2, 3, 4, 8
+    width: int  # bytes: 1 to 8
     signed: bool
     endian: Endian
 
@@ -462,49 +436,9 @@ class ProtocolIR:
     doc: str = ""
 
     def field(self, path: Path) -> Field:
+        from codecgen.ir.walk import find_field  # walk.py builds on these classes
+
         found = find_field(self.frame, path)
         if found is None:
             raise KeyError(dotted(path))
         return found
-
-
-def iter_fields(node: Node):
-    """Every Field below ``node``, depth first, in wire order."""
-    if isinstance(node, Struct):
-        for f in node.fields:
-            yield f
-            yield from iter_fields(f.node)
-    elif isinstance(node, Array):
-        yield from iter_fields(node.element)
-    elif isinstance(node, Region):
-        yield from iter_fields(node.inner)
-    elif isinstance(node, If):
-        yield from iter_fields(node.then)
-    elif isinstance(node, Switch):
-        for _, case in node.cases:
-            yield from iter_fields(case)
-        if node.default is not None:
-            yield from iter_fields(node.default)
-
-
-def extensions(root: Node) -> list[Field]:
-    """Every extension field below ``root``, in wire order."""
-    return [f for f in iter_fields(root) if isinstance(f.node, Extension)]
-
-
-def find_output(root: Node, path: Path) -> Optional[Tuple[Field, ExtOutput]]:
-    """The extension field and output that ``path`` (``field path + (output,)``) names."""
-    if len(path) < 2:
-        return None
-    owner = find_field(root, path[:-1])
-    if owner is None or not isinstance(owner.node, Extension):
-        return None
-    output = owner.node.output(path[-1])
-    return (owner, output) if output is not None else None
-
-
-def find_field(root: Node, path: Path) -> Optional[Field]:
-    for f in iter_fields(root):
-        if f.path == path:
-            return f
-    return None

@@ -1,10 +1,92 @@
-"""Backend-neutral questions about an IR, answered once for every backend."""
+"""Backend-neutral questions about an IR, answered once for every backend.
+
+``facts(proto)`` computes them once into a frozen ``Facts`` that every consumer (the
+emitters, the fuzzer, the random frame maker) receives: the fields framing reads, the
+early size checks, the fields every frame has.  ``static_size`` / ``min_size`` are the
+size rules the frontend's layout pass and the emitters share.
+"""
 
 from __future__ import annotations
 
-from typing import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Iterator, Mapping, Optional
 
-from codecgen import ir
+from codecgen.ir import nodes as ir
+from codecgen.ir.expr import expr_refs
+from codecgen.ir.walk import walk_nodes
+
+EarlyCheck = tuple  # (sized field path, bytes in between, size expression, condition or None)
+
+
+@dataclass(frozen=True)
+class Facts:
+    decode_refs: frozenset  # fields framing reads while decoding (sizes, counts, conditions)
+    early_size_checks: Mapping  # path read last -> tuple of EarlyCheck
+    unconditional: frozenset  # leaf paths every frame has (no presence check needed)
+
+
+@lru_cache(maxsize=64)
+def facts(proto: ir.ProtocolIR) -> Facts:
+    """The side table of ``proto``, computed once (``ProtocolIR`` is frozen and hashable)."""
+    return Facts(
+        decode_refs=frozenset(decode_refs(proto)),
+        early_size_checks=MappingProxyType({k: tuple(v) for k, v in early_size_checks(proto).items()}),
+        unconditional=frozenset(unconditional_paths(proto)),
+    )
+
+
+def static_size(node: ir.Node) -> Optional[int]:
+    """Size in bytes if it never depends on the wire, else None."""
+    if isinstance(node, ir.Int):
+        return node.type.width
+    if isinstance(node, ir.Bits):
+        return node.width
+    if isinstance(node, ir.Const):
+        return len(node.value)
+    if isinstance(node, ir.Padding):
+        return node.size
+    if isinstance(node, ir.Bytes):
+        if node.prefix is None and not node.prefix_varint and isinstance(node.size, ir.Lit):
+            return node.size.value
+        return None
+    if isinstance(node, ir.Extension):
+        return node.size.value if isinstance(node.size, ir.Lit) else None
+    if isinstance(node, ir.Struct):
+        total = 0
+        for f in node.fields:
+            size = static_size(f.node)
+            if size is None:
+                return None
+            total += size
+        return total
+    if isinstance(node, ir.Array):
+        if isinstance(node.count, ir.Lit):
+            element = static_size(node.element)
+            return None if element is None else element * node.count.value
+        return None
+    return None
+
+
+def min_size(node: ir.Node) -> int:
+    """The fewest bytes a node can take (bounds array counts by available bytes)."""
+    fixed = static_size(node)
+    if fixed is not None:
+        return fixed
+    if isinstance(node, ir.Bytes):
+        if node.prefix is not None:
+            return node.prefix.width
+        return 1 if node.prefix_varint else 0
+    if isinstance(node, ir.VarInt):
+        return 1
+    if isinstance(node, ir.Struct):
+        return sum(min_size(f.node) for f in node.fields)
+    if isinstance(node, ir.Region):
+        return node.prefix.width
+    if isinstance(node, ir.Array):
+        return node.prefix.width if node.prefix is not None else 0
+    return 0
 
 
 def _exprs_of(node: ir.Node) -> Iterator[ir.Expr]:
@@ -18,29 +100,12 @@ def _exprs_of(node: ir.Node) -> Iterator[ir.Expr]:
         yield node.key
 
 
-def walk_nodes(node: ir.Node) -> Iterator[ir.Node]:
-    yield node
-    children: list = []
-    if isinstance(node, ir.Struct):
-        children = [f.node for f in node.fields]
-    elif isinstance(node, ir.Array):
-        children = [node.element]
-    elif isinstance(node, ir.Region):
-        children = [node.inner]
-    elif isinstance(node, ir.If):
-        children = [node.then]
-    elif isinstance(node, ir.Switch):
-        children = [c for _, c in node.cases] + ([node.default] if node.default is not None else [])
-    for child in children:
-        yield from walk_nodes(child)
-
-
 def decode_refs(proto: ir.ProtocolIR) -> set[ir.Path]:
     """Fields whose values framing needs while decoding (sizes, counts, conditions)."""
     refs: set[ir.Path] = set()
     for node in walk_nodes(proto.frame):
         for expr in _exprs_of(node):
-            refs.update(ir.expr_refs(expr))
+            refs.update(expr_refs(expr))
     return refs
 
 
@@ -99,7 +164,7 @@ def early_size_checks(proto: ir.ProtocolIR) -> dict[ir.Path, list[tuple[ir.Path,
 
 def _early_check(seq: list, size: ir.Expr):
     """(path read last, bytes in between, condition) for a size check, or None."""
-    refs = set(ir.expr_refs(size))
+    refs = set(expr_refs(size))
     gap, between, conditions = 0, [], []
     for kind, item in reversed(seq):
         if kind == "case":
@@ -117,7 +182,7 @@ def _early_check(seq: list, size: ir.Expr):
         return None  # the sized field comes right after its last input: checked there anyway
     when = None
     for condition in reversed(conditions):
-        if any(ref in between for ref in ir.expr_refs(condition)):
+        if any(ref in between for ref in expr_refs(condition)):
             return None  # the case is chosen by a field read after the length
         when = condition if when is None else ir.BinOp("and", when, condition)
     return item.path, gap, when
