@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from codecgen import ir
+from codecgen.ir.walk import NodeVisitor, children
 from codecgen.backends import python as pyb
 from codecgen.errors import UserError
 
@@ -55,9 +56,10 @@ def frame_json(frame: Any) -> dict:
     }
 
 
-def _convert(node: ir.Node, value: Any, where: str):
+class _Convert(NodeVisitor):
     """JSON value -> construct value for one node (strings become bytes)."""
-    if isinstance(node, (ir.Bytes, ir.Extension)):  # an extension field takes its raw bytes
+
+    def _bytes(self, node, value: Any, where: str):
         if isinstance(value, str):
             return value.encode()
         if isinstance(value, dict) and set(value) == {"hex"}:
@@ -66,11 +68,16 @@ def _convert(node: ir.Node, value: Any, where: str):
             except ValueError:
                 raise UserError(f"{where}: bad hex string") from None
         raise UserError(f"{where}: expected a string or {{\"hex\": ...}}")
-    if isinstance(node, ir.Array):
+
+    visit_Bytes = _bytes
+    visit_Extension = _bytes  # an extension field takes its raw bytes
+
+    def visit_Array(self, node, value, where):
         if not isinstance(value, list):
             raise UserError(f"{where}: expected a list")
-        return [_convert(node.element, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(node, ir.Struct):
+        return [self.visit(node.element, v, f"{where}[{i}]") for i, v in enumerate(value)]
+
+    def visit_Struct(self, node, value, where):
         if not isinstance(value, dict):
             raise UserError(f"{where}: expected an object")
         known = {f.name: f for f in node.fields}
@@ -78,9 +85,10 @@ def _convert(node: ir.Node, value: Any, where: str):
         for key, v in value.items():
             if key not in known:
                 raise UserError(f"{where}: no field {key!r} (fields: {', '.join(known)})")
-            out[key] = _convert(known[key].node, v, f"{where}.{key}")
+            out[key] = self.visit(known[key].node, v, f"{where}.{key}")
         return out
-    if isinstance(node, ir.Bits):
+
+    def visit_Bits(self, node, value, where):
         if not isinstance(value, dict):
             raise UserError(f"{where}: expected an object of bit fields")
         bits = {b.name: b for b in node.fields}
@@ -92,26 +100,41 @@ def _convert(node: ir.Node, value: Any, where: str):
             if not isinstance(v, int) or not 0 <= v < (1 << bits[key].width):
                 raise UserError(f"{where}.{key}: {v!r} does not fit {bits[key].width} bits")
         return {k: int(v) for k, v in value.items()}
-    if isinstance(node, (ir.Region, ir.If)):
-        return _convert(node.inner if isinstance(node, ir.Region) else node.then, value, where)
-    if isinstance(node, ir.Switch):
-        cases = [c for _, c in node.cases] + ([node.default] if node.default is not None else [])
-        for case in cases:
+
+    def visit_Region(self, node, value, where):
+        return self.visit(node.inner, value, where)
+
+    def visit_If(self, node, value, where):
+        return self.visit(node.then, value, where)
+
+    def visit_Switch(self, node, value, where):
+        for case in children(node):
             if isinstance(case, ir.Struct) and isinstance(value, dict) and \
                     set(value) <= {f.name for f in case.fields}:
-                return _convert(case, value, where)
+                return self.visit(case, value, where)
         raise UserError(f"{where}: fields {sorted(value) if isinstance(value, dict) else value!r} "
                         "match no case of the Switch")
-    if isinstance(node, ir.Int) and isinstance(value, str) and node.enum:
-        mapping = dict(node.enum)
-        if value not in mapping:
-            raise UserError(f"{where}: {value!r} is not one of {', '.join(mapping)}")
-        return mapping[value]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise UserError(f"{where}: expected an integer")
-    if isinstance(node, ir.Int) and not node.type.min_value <= value <= node.type.max_value:
-        raise UserError(f"{where}: {value} does not fit the field ({node.type.min_value}..{node.type.max_value})")
-    return value
+
+    def visit_Int(self, node, value, where):
+        if isinstance(value, str) and node.enum:
+            mapping = dict(node.enum)
+            if value not in mapping:
+                raise UserError(f"{where}: {value!r} is not one of {', '.join(mapping)}")
+            return mapping[value]
+        value = self._integer(node, value, where)
+        if not node.type.min_value <= value <= node.type.max_value:
+            raise UserError(f"{where}: {value} does not fit the field ({node.type.min_value}..{node.type.max_value})")
+        return value
+
+    def _integer(self, node, value, where):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{where}: expected an integer")
+        return value
+
+    visit_Const = visit_Padding = visit_VarInt = _integer
+
+
+_convert = _Convert().visit
 
 
 def _flatten(obj: dict, prefix: tuple, vals: dict, arrays: dict) -> None:

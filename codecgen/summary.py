@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from codecgen import ir
+from codecgen.ir.walk import NodeVisitor, children
 
 
-def _node_text(node: ir.Node) -> str:
-    if isinstance(node, ir.Int):
+class _NodeText(NodeVisitor):
+    """One line describing a node."""
+
+    def visit_Int(self, node):
         t = node.type
         text = f"{'i' if t.signed else 'u'}{t.bits}{'' if t.width == 1 else ('be' if t.endian is ir.Endian.BIG else 'le')}"
         if node.enum:
@@ -16,16 +19,21 @@ def _node_text(node: ir.Node) -> str:
         if node.derived is not None:
             text += f" = {ir.expr_text(node.derived)} (derived)"
         return text
-    if isinstance(node, ir.Bits):
+
+    def visit_Bits(self, node):
         return f"bits[{node.width * 8}] " + " ".join(
             f"{b.name}:{'flag' if b.is_flag else b.width}" for b in node.fields)
-    if isinstance(node, ir.Const):
+
+    def visit_Const(self, node):
         return f"const 0x{node.value.hex()}"
-    if isinstance(node, ir.Padding):
+
+    def visit_Padding(self, node):
         return f"padding {node.size}"
-    if isinstance(node, ir.VarInt):
+
+    def visit_VarInt(self, node):
         return "varint" if node.max_bytes == 10 else f"varint of at most {node.max_bytes} bytes"
-    if isinstance(node, ir.Bytes):
+
+    def visit_Bytes(self, node):
         kind = "string" if node.encoding else "bytes"
         if node.prefix is not None:
             return f"{kind} with u{node.prefix.bits} length"
@@ -34,51 +42,54 @@ def _node_text(node: ir.Node) -> str:
         if node.size is None:
             return f"{kind} to the end of the region"
         return f"{kind}[{ir.expr_text(node.size)}]"
-    if isinstance(node, ir.Struct):
+
+    def visit_Struct(self, node):
         return "struct"
-    if isinstance(node, ir.Array):
+
+    def visit_Array(self, node):
         count = f"u{node.prefix.bits} count" if node.prefix else ir.expr_text(node.count)
         return f"array[{count}, max {node.max_count}]"
-    if isinstance(node, ir.Region):
+
+    def visit_Region(self, node):
         return f"region with u{node.prefix.bits} length{' (counts itself)' if node.include_length else ''}"
-    if isinstance(node, ir.If):
+
+    def visit_If(self, node):
         return f"if {ir.expr_text(node.cond)}"
-    if isinstance(node, ir.Switch):
+
+    def visit_Switch(self, node):
         return f"switch {ir.expr_text(node.key)} cases {[v for v, _ in node.cases]}"
-    if isinstance(node, ir.Extension):
+
+    def visit_Extension(self, node):
         size = "to the end of the region" if node.size is None else f"[{ir.expr_text(node.size)}]"
         params = ", ".join(f"{n}={ir.expr_text(e)}" for n, e in node.params)
         outputs = ", ".join(f"{o.name}:{'text' if o.text else 'int'}" for o in node.outputs)
         hooks = [h for h, on in (("header map", node.header_map), ("error message", node.error_message)) if on]
         return (f"extension {node.kind}{size}({params}) outputs {{{outputs}}}"
                 + (f" hooks {{{', '.join(hooks)}}}" if hooks else ""))
-    return type(node).__name__
+
+
+_node_text = _NodeText().visit
 
 
 def _tree(node: ir.Node, depth: int, lines: list[str]) -> None:
-    children = []
-    if isinstance(node, ir.Struct):
-        children = list(node.fields)
-    elif isinstance(node, ir.Array):
-        return _tree(node.element, depth, lines)
-    elif isinstance(node, ir.Region):
-        return _tree(node.inner, depth, lines)
-    elif isinstance(node, ir.If):
-        return _tree(node.then, depth, lines)
-    elif isinstance(node, ir.Switch):
+    """Fields one per line; Switch cases labelled; other containers are transparent."""
+    if isinstance(node, ir.Switch):
         for value, case in node.cases:
             lines.append("  " * depth + f"case {value}:")
             _tree(case, depth + 1, lines)
         if node.default is not None:
             lines.append("  " * depth + "default:")
             _tree(node.default, depth + 1, lines)
-        return None
-    for f in children:
+        return
+    if not isinstance(node, ir.Struct):
+        for child in children(node):
+            _tree(child, depth, lines)
+        return
+    for f in node.fields:
         offset = f"@{f.static_offset}" if f.static_offset is not None else "@?"
         size = f"{f.static_size}B" if f.static_size is not None else "var"
         lines.append("  " * depth + f"{f.name:<14} {offset:>5} {size:>5}  {_node_text(f.node)}")
         _tree(f.node, depth + 1, lines)
-    return None
 
 
 def summarize(proto: ir.ProtocolIR) -> str:

@@ -16,13 +16,11 @@ from pathlib import Path as FsPath
 from typing import Iterable
 
 from codecgen import ir, naming
+from codecgen.ext.sources import EMBED_MARKER
 
-EMBED_MARKER = "# codecgen: embedded"
 KIND_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 OUTPUT_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 CPP_SUFFIXES = (".h", ".cc")
-# The extension runtime every generated Python module with extensions embeds first.
-BASE_SOURCE = str(FsPath(__file__).resolve().parent.parent / "ext" / "base.py")
 
 
 def is_extension(con) -> bool:
@@ -132,12 +130,6 @@ def check_python_source(path: str) -> str | None:
                 return (f"{where}: imports {module!r}; embedded sources may import only the standard "
                         f"library, construct, and earlier sources (a line ending in {EMBED_MARKER!r})")
     return None
-
-
-def embeddable_text(path: str) -> str:
-    """A source's text with its embedded-import lines removed."""
-    return "\n".join(line for line in FsPath(path).read_text().splitlines()
-                     if not line.rstrip().endswith(EMBED_MARKER)).strip("\n") + "\n"
 
 
 def check_extensions(protocol: str, frame: ir.Struct, fail) -> None:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from codecgen import ir
-from codecgen.ir.facts import decode_refs
+from codecgen.ir.facts import facts
+from codecgen.ir.walk import NodeVisitor
 
 EXTRA_NONE = "none"
 EXTRAS = ("encode", "error", "heartbeat")
@@ -207,46 +208,17 @@ def dictionary(proto: ir.ProtocolIR) -> list[bytes]:
     encoding, interesting lengths and counts in every length/count encoding, and the keys the
     framework reserves (a header map must not publish them)."""
     tokens: list[bytes] = []
-    sizing = decode_refs(proto)
     limit = proto.max_frame_size
     length_values = (0, 1, limit - 1, limit, limit + 1, (1 << 31) - 1, 1 << 31, (1 << 32) - 1,
                      (1 << 63) - 1, -1, -(1 << 31))
 
-    def lengths(t: ir.IntType, extra=()):
-        for value in (*length_values, t.max_value, t.min_value, *extra):
-            token = _encode_int(value, t)
-            if token is not None:
-                tokens.append(token)
+    def lengths(t: ir.IntType, extra=()) -> list[bytes]:
+        return [token for value in (*length_values, t.max_value, t.min_value, *extra)
+                if (token := _encode_int(value, t)) is not None]
 
+    tokens_of = _Tokens(lengths, facts(proto).decode_refs, limit)
     for path, node in _walk(proto.frame):
-        if isinstance(node, ir.Const):
-            tokens.append(node.value)
-        elif isinstance(node, ir.Int):
-            for _, value in node.enum:
-                token = _encode_int(value, node.type)
-                if token is not None:
-                    tokens.append(token)
-            for _, mask in node.flags:
-                token = _encode_int(mask, node.type)
-                if token is not None:
-                    tokens.append(token)
-            if path in sizing:
-                lengths(node.type)
-        elif isinstance(node, ir.Bits):
-            for b in node.fields:
-                shift = node.width * 8 - b.offset - b.width
-                values = [v for _, v in b.enum] or ([1] if b.is_flag else [(1 << b.width) - 1])
-                for value in values:
-                    tokens.append(((value & ((1 << b.width) - 1)) << shift).to_bytes(node.width, "big"))
-        elif isinstance(node, ir.Bytes) and node.prefix is not None:
-            lengths(node.prefix)
-        elif isinstance(node, ir.Region):
-            lengths(node.prefix)
-        elif isinstance(node, ir.Array) and node.prefix is not None:
-            lengths(node.prefix, (node.max_count, node.max_count + 1))
-        elif isinstance(node, ir.VarInt) or (isinstance(node, ir.Bytes) and node.prefix_varint):
-            tokens += [b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x02", b"\xff\xff\xff\xff\x0f",
-                       _varint(limit), _varint(limit + 1)]
+        tokens += tokens_of.visit(node, path)
     tokens += [key.encode() for key in FRAMEWORK_KEYS]
     seen, out = set(), []
     for token in tokens:
@@ -254,6 +226,49 @@ def dictionary(proto: ir.ProtocolIR) -> list[bytes]:
             seen.add(token)
             out.append(token)
     return out
+
+
+class _Tokens(NodeVisitor):
+    """Dictionary tokens for one node (``lengths(int type, extra values)`` encodes lengths)."""
+
+    def __init__(self, lengths, sizing, limit: int):
+        self.lengths, self.sizing, self.limit = lengths, sizing, limit
+
+    def visit_Const(self, node, path):
+        return [node.value]
+
+    def visit_Int(self, node, path):
+        out = [token for _, value in node.enum + node.flags
+               if (token := _encode_int(value, node.type)) is not None]
+        return out + (self.lengths(node.type) if path in self.sizing else [])
+
+    def visit_Bits(self, node, path):
+        out = []
+        for b in node.fields:
+            shift = node.width * 8 - b.offset - b.width
+            values = [v for _, v in b.enum] or ([1] if b.is_flag else [(1 << b.width) - 1])
+            out += [((value & ((1 << b.width) - 1)) << shift).to_bytes(node.width, "big") for value in values]
+        return out
+
+    def visit_Bytes(self, node, path):
+        if node.prefix is not None:
+            return self.lengths(node.prefix)
+        return self.visit_VarInt(node, path) if node.prefix_varint else []
+
+    def visit_Region(self, node, path):
+        return self.lengths(node.prefix)
+
+    def visit_Array(self, node, path):
+        return [] if node.prefix is None else self.lengths(node.prefix, (node.max_count, node.max_count + 1))
+
+    def visit_VarInt(self, node, path):
+        return [b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x02", b"\xff\xff\xff\xff\x0f",
+                _varint(self.limit), _varint(self.limit + 1)]
+
+    def _none(self, node, path):
+        return []
+
+    visit_Padding = visit_Struct = visit_If = visit_Switch = visit_Extension = _none
 
 
 def _varint(value: int) -> bytes:

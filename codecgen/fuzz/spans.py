@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from typing import Optional
 
 from codecgen import ir
-from codecgen.ir.facts import decode_refs
+from codecgen.ir.expr import EvalError
+from codecgen.ir.expr import evaluate as evaluate_expr
+from codecgen.ir.facts import facts
+from codecgen.ir.walk import NodeVisitor
 
 INT, BITS, CONST, VARINT, LENGTH, COUNT, REGION, BYTES, PADDING = (
     "int", "bits", "const", "varint", "length", "count", "region", "bytes", "padding")
@@ -44,12 +47,12 @@ class _Stop(Exception):
     pass
 
 
-class Tracer:
+class Tracer(NodeVisitor):
     def __init__(self, proto: ir.ProtocolIR, data: bytes, direction: int):
         self.proto = proto
         self.data = data
         self.spans: list[Span] = []
-        self.refs = decode_refs(proto)
+        self.refs = facts(proto).decode_refs
         self.values: dict[ir.Path, int] = {ir.DIRECTION_PATH: direction}
 
     # ------------------------------------------------------------------ reading
@@ -64,27 +67,15 @@ class Tracer:
         return int.from_bytes(self.data[c:c + t.width], order, signed=t.signed)
 
     def eval(self, e: ir.Expr) -> int:
-        if isinstance(e, ir.Lit):
-            return e.value
-        if isinstance(e, (ir.Ref, ir.LenOf)):
-            if e.path not in self.values:
-                raise _Stop()
-            return self.values[e.path]
-        if isinstance(e, ir.UnOp):
-            v = self.eval(e.operand)
-            return {"-": -v, "~": ~v, "not": int(not v)}[e.op]
-        a, b = self.eval(e.lhs), self.eval(e.rhs)
         try:
-            return int({
-                "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-                "//": lambda: a // b, "%": lambda: a % b, "&": lambda: a & b, "|": lambda: a | b,
-                "^": lambda: a ^ b, "<<": lambda: a << b, ">>": lambda: a >> b,
-                "==": lambda: a == b, "!=": lambda: a != b, "<": lambda: a < b,
-                "<=": lambda: a <= b, ">": lambda: a > b, ">=": lambda: a >= b,
-                "and": lambda: bool(a) and bool(b), "or": lambda: bool(a) or bool(b),
-            }[e.op]())
-        except (ZeroDivisionError, ValueError, KeyError):
+            return evaluate_expr(e, self._leaf)
+        except EvalError:
             raise _Stop() from None
+
+    def _leaf(self, e) -> int:
+        if e.path not in self.values:
+            raise _Stop()
+        return self.values[e.path]
 
     # ------------------------------------------------------------------ walking
 
@@ -97,98 +88,109 @@ class Tracer:
         return self.struct(node, c, lim) if isinstance(node, ir.Struct) else self.field(path, node, c, lim)
 
     def field(self, path: ir.Path, node, c: int, lim: int) -> int:
-        if isinstance(node, ir.Int):
-            value = self.read_int(c, node.type, lim)
-            self.values[path] = value
-            self.spans.append(Span(path, INT, c, c + node.type.width, node.type, value,
-                                   path in self.refs, lim, node))
-            return c + node.type.width
-        if isinstance(node, ir.Bits):
-            self.take(c, node.width, lim)
-            bits = int.from_bytes(self.data[c:c + node.width], "big")
-            sizing = False
-            for b in node.fields:
-                shift = node.width * 8 - b.offset - b.width
-                self.values[path + (b.name,)] = (bits >> shift) & ((1 << b.width) - 1)
-                sizing |= path + (b.name,) in self.refs
-            self.spans.append(Span(path, BITS, c, c + node.width, None, bits, sizing, lim, node))
-            return c + node.width
-        if isinstance(node, ir.Const):
-            self.take(c, len(node.value), lim)
-            self.spans.append(Span(path, CONST, c, c + len(node.value), None, None, False, lim, node))
-            return c + len(node.value)
-        if isinstance(node, ir.Padding):
-            self.take(c, node.size, lim)
-            self.spans.append(Span(path, PADDING, c, c + node.size, None, None, False, lim, node))
-            return c + node.size
-        if isinstance(node, ir.VarInt):
-            value, end = self.varint(c, lim, node.max_bytes)
-            self.values[path] = value
-            self.spans.append(Span(path, VARINT, c, end, None, value, path in self.refs, lim, node))
-            return end
-        if isinstance(node, ir.Bytes):
-            if node.prefix is not None:
-                size = self.read_int(c, node.prefix, lim)
-                self.spans.append(Span(path, LENGTH, c, c + node.prefix.width, node.prefix, size,
-                                       True, lim, node))
-                c += node.prefix.width
-            elif node.prefix_varint:
-                size, end = self.varint(c, lim)
-                self.spans.append(Span(path, LENGTH, c, end, None, size, True, lim, node))
-                c = end
-            elif node.size is not None:
-                size = self.eval(node.size)
-            else:
-                size = lim - c
-            self.take(c, size, lim)
-            self.values[path] = size
-            self.spans.append(Span(path, BYTES, c, c + size, None, size, False, lim, node))
-            return c + size
-        if isinstance(node, ir.Struct):
-            return self.struct(node, c, lim)
-        if isinstance(node, ir.Region):
+        return self.visit(node, path, c, lim)
+
+    def visit_Int(self, node, path, c, lim):
+        value = self.read_int(c, node.type, lim)
+        self.values[path] = value
+        self.spans.append(Span(path, INT, c, c + node.type.width, node.type, value,
+                               path in self.refs, lim, node))
+        return c + node.type.width
+
+    def visit_Bits(self, node, path, c, lim):
+        self.take(c, node.width, lim)
+        bits = int.from_bytes(self.data[c:c + node.width], "big")
+        sizing = False
+        for b in node.fields:
+            shift = node.width * 8 - b.offset - b.width
+            self.values[path + (b.name,)] = (bits >> shift) & ((1 << b.width) - 1)
+            sizing |= path + (b.name,) in self.refs
+        self.spans.append(Span(path, BITS, c, c + node.width, None, bits, sizing, lim, node))
+        return c + node.width
+
+    def visit_Const(self, node, path, c, lim):
+        self.take(c, len(node.value), lim)
+        self.spans.append(Span(path, CONST, c, c + len(node.value), None, None, False, lim, node))
+        return c + len(node.value)
+
+    def visit_Padding(self, node, path, c, lim):
+        self.take(c, node.size, lim)
+        self.spans.append(Span(path, PADDING, c, c + node.size, None, None, False, lim, node))
+        return c + node.size
+
+    def visit_VarInt(self, node, path, c, lim):
+        value, end = self.varint(c, lim, node.max_bytes)
+        self.values[path] = value
+        self.spans.append(Span(path, VARINT, c, end, None, value, path in self.refs, lim, node))
+        return end
+
+    def visit_Bytes(self, node, path, c, lim):
+        if node.prefix is not None:
             size = self.read_int(c, node.prefix, lim)
-            self.spans.append(Span(path, REGION, c, c + node.prefix.width, node.prefix, size, True,
-                                   lim, node))
+            self.spans.append(Span(path, LENGTH, c, c + node.prefix.width, node.prefix, size,
+                                   True, lim, node))
             c += node.prefix.width
-            if node.include_length:
-                size -= node.prefix.width
-            self.take(c, size, lim)
-            inner = c + size
-            end = self.sub(path, node.inner, c, inner)
-            if end != inner:
-                raise _Stop()
-            return end
-        if isinstance(node, ir.Array):
-            if node.prefix is not None:
-                count = self.read_int(c, node.prefix, lim)
-                self.spans.append(Span(path, COUNT, c, c + node.prefix.width, node.prefix, count,
-                                       True, lim, node))
-                c += node.prefix.width
-            else:
-                count = self.eval(node.count)
-            if count < 0 or count > node.max_count:
-                raise _Stop()
-            self.values[path] = count
-            for _ in range(count):
-                c = self.sub(path, node.element, c, lim)
-            return c
-        if isinstance(node, ir.If):
-            return self.sub(path, node.then, c, lim) if self.eval(node.cond) else c
-        if isinstance(node, ir.Switch):
-            key = self.eval(node.key)
-            for value, case in node.cases:
-                if key == value:
-                    return self.sub(path, case, c, lim)
-            return self.sub(path, node.default, c, lim) if node.default is not None else c
-        size_expr = getattr(node, "size", None)  # ir.Extension and anything bytes-like
-        if hasattr(node, "greedy"):
-            size = lim - c if size_expr is None else self.eval(size_expr)
-            self.take(c, size, lim)
-            self.values[path] = size
-            self.spans.append(Span(path, BYTES, c, c + size, None, size, False, lim, node))
-            return c + size
-        raise _Stop()
+        elif node.prefix_varint:
+            size, end = self.varint(c, lim)
+            self.spans.append(Span(path, LENGTH, c, end, None, size, True, lim, node))
+            c = end
+        elif node.size is not None:
+            size = self.eval(node.size)
+        else:
+            size = lim - c
+        self.take(c, size, lim)
+        self.values[path] = size
+        self.spans.append(Span(path, BYTES, c, c + size, None, size, False, lim, node))
+        return c + size
+
+    def visit_Struct(self, node, path, c, lim):
+        return self.struct(node, c, lim)
+
+    def visit_Region(self, node, path, c, lim):
+        size = self.read_int(c, node.prefix, lim)
+        self.spans.append(Span(path, REGION, c, c + node.prefix.width, node.prefix, size, True,
+                               lim, node))
+        c += node.prefix.width
+        if node.include_length:
+            size -= node.prefix.width
+        self.take(c, size, lim)
+        inner = c + size
+        end = self.sub(path, node.inner, c, inner)
+        if end != inner:
+            raise _Stop()
+        return end
+
+    def visit_Array(self, node, path, c, lim):
+        if node.prefix is not None:
+            count = self.read_int(c, node.prefix, lim)
+            self.spans.append(Span(path, COUNT, c, c + node.prefix.width, node.prefix, count,
+                                   True, lim, node))
+            c += node.prefix.width
+        else:
+            count = self.eval(node.count)
+        if count < 0 or count > node.max_count:
+            raise _Stop()
+        self.values[path] = count
+        for _ in range(count):
+            c = self.sub(path, node.element, c, lim)
+        return c
+
+    def visit_If(self, node, path, c, lim):
+        return self.sub(path, node.then, c, lim) if self.eval(node.cond) else c
+
+    def visit_Switch(self, node, path, c, lim):
+        key = self.eval(node.key)
+        for value, case in node.cases:
+            if key == value:
+                return self.sub(path, case, c, lim)
+        return self.sub(path, node.default, c, lim) if node.default is not None else c
+
+    def visit_Extension(self, node, path, c, lim):
+        size = lim - c if node.size is None else self.eval(node.size)
+        self.take(c, size, lim)
+        self.values[path] = size
+        self.spans.append(Span(path, BYTES, c, c + size, None, size, False, lim, node))
+        return c + size
 
     def varint(self, c: int, lim: int, max_bytes: int = 10) -> tuple[int, int]:
         value = 0

@@ -15,17 +15,19 @@ import random
 from typing import Any, Dict, Optional
 
 from codecgen import ir
-from codecgen.ir.facts import decode_refs
+from codecgen.ir.expr import EvalError, evaluate
+from codecgen.ir.facts import facts
+from codecgen.ir.walk import NodeVisitor
 
 
-class ValueGen:
+class ValueGen(NodeVisitor):
     def __init__(self, proto: ir.ProtocolIR, rng: random.Random, max_bytes: int = 24, direction: int = 0,
                  module=None):
         self.proto = proto
         self.module = module  # the reference module, for extension hooks (loaded when needed)
         self.rng = rng
         self.max_bytes = max_bytes
-        self.sizing = decode_refs(proto)
+        self.sizing = facts(proto).decode_refs
         self.derived = {f.path for f in ir.iter_fields(proto.frame)
                         if isinstance(f.node, ir.Int) and f.node.derived is not None}
         self.values: Dict[ir.Path, Any] = {ir.DIRECTION_PATH: direction}
@@ -62,78 +64,91 @@ class ValueGen:
                 holder[f.name] = value
 
     def node(self, path: ir.Path, node: ir.Node):
-        if isinstance(node, (ir.Const, ir.Padding)):
-            return _SKIP
-        if isinstance(node, ir.Int):
-            if node.derived is not None:
-                return 0
-            t = node.type
-            if node.enum and self.rng.random() < 0.7:
-                value = self.rng.choice([v for _, v in node.enum])
+        return self.visit(node, path)
+
+    def visit_Const(self, node, path):
+        return _SKIP
+
+    visit_Padding = visit_Const
+
+    def visit_Int(self, node, path):
+        if node.derived is not None:
+            return 0
+        t = node.type
+        if node.enum and self.rng.random() < 0.7:
+            value = self.rng.choice([v for _, v in node.enum])
+        else:
+            value = self.int_value(path, t.min_value, t.max_value)
+        self.values[path] = value
+        return value
+
+    def visit_Bits(self, node, path):
+        out = {}
+        for b in node.fields:
+            if b.enum and self.rng.random() < 0.7:
+                value = self.rng.choice([v for _, v in b.enum])
             else:
-                value = self.int_value(path, t.min_value, t.max_value)
-            self.values[path] = value
-            return value
-        if isinstance(node, ir.Bits):
-            out = {}
-            for b in node.fields:
-                if b.enum and self.rng.random() < 0.7:
-                    value = self.rng.choice([v for _, v in b.enum])
-                else:
-                    value = self.int_value(path + (b.name,), 0, (1 << b.width) - 1)
-                self.values[path + (b.name,)] = value
-                out[b.name] = value
-            return out
-        if isinstance(node, ir.VarInt):
-            value = self.int_value(path, 0, min((1 << 63) - 1, (1 << (7 * node.max_bytes)) - 1))
-            self.values[path] = value
-            return value
-        if isinstance(node, ir.Bytes):
-            size = None
-            if node.size is not None and not self._depends_on_derived(node.size):
-                size = self.eval(node.size)
-                if size is None or size < 0 or size > 4096:
-                    raise _Unbuildable(path)
-            elif node.prefix is not None:
-                size = min(self.rng.choice([0, 1, 3, 8, self.max_bytes]), node.prefix.max_value)
-            value = self.data(size)
-            self.values[path] = value
-            return value
-        if isinstance(node, ir.Extension):
-            return self.extension(path, node)
-        if isinstance(node, ir.Struct):
-            out: dict = {}
-            self.struct(node, out)
-            return out
-        if isinstance(node, ir.Region):
-            return self.node(path, node.inner)
-        if isinstance(node, ir.Array):
-            if node.count is not None and not self._depends_on_derived(node.count):
-                count = self.eval(node.count)
-                if count is None or count < 0 or count > 64:
-                    raise _Unbuildable(path)
-            else:
-                count = self.rng.choice([0, 1, 2, 3])
-            if node.prefix is not None:
-                count = min(count, node.prefix.max_value)
-            saved = dict(self.values)
-            items = [self.node(path + ("value",), node.element) if not isinstance(node.element, ir.Struct)
-                     else self.node(path, node.element) for _ in range(count)]
-            self.values = saved
-            self.values[path] = items
-            return items
-        if isinstance(node, ir.If):
-            cond = self.eval(node.cond)
-            return self.node(path, node.then) if cond else None
-        if isinstance(node, ir.Switch):
-            key = self.eval(node.key)
-            for value, case in node.cases:
-                if key == value:
-                    return self.node(path, case)
-            if node.default is not None:
-                return self.node(path, node.default)
-            return None
-        raise TypeError(node)
+                value = self.int_value(path + (b.name,), 0, (1 << b.width) - 1)
+            self.values[path + (b.name,)] = value
+            out[b.name] = value
+        return out
+
+    def visit_VarInt(self, node, path):
+        value = self.int_value(path, 0, min((1 << 63) - 1, (1 << (7 * node.max_bytes)) - 1))
+        self.values[path] = value
+        return value
+
+    def visit_Bytes(self, node, path):
+        size = None
+        if node.size is not None and not self._depends_on_derived(node.size):
+            size = self.eval(node.size)
+            if size is None or size < 0 or size > 4096:
+                raise _Unbuildable(path)
+        elif node.prefix is not None:
+            size = min(self.rng.choice([0, 1, 3, 8, self.max_bytes]), node.prefix.max_value)
+        value = self.data(size)
+        self.values[path] = value
+        return value
+
+    def visit_Extension(self, node, path):
+        return self.extension(path, node)
+
+    def visit_Struct(self, node, path):
+        out: dict = {}
+        self.struct(node, out)
+        return out
+
+    def visit_Region(self, node, path):
+        return self.node(path, node.inner)
+
+    def visit_Array(self, node, path):
+        if node.count is not None and not self._depends_on_derived(node.count):
+            count = self.eval(node.count)
+            if count is None or count < 0 or count > 64:
+                raise _Unbuildable(path)
+        else:
+            count = self.rng.choice([0, 1, 2, 3])
+        if node.prefix is not None:
+            count = min(count, node.prefix.max_value)
+        saved = dict(self.values)
+        items = [self.node(path + ("value",), node.element) if not isinstance(node.element, ir.Struct)
+                 else self.node(path, node.element) for _ in range(count)]
+        self.values = saved
+        self.values[path] = items
+        return items
+
+    def visit_If(self, node, path):
+        cond = self.eval(node.cond)
+        return self.node(path, node.then) if cond else None
+
+    def visit_Switch(self, node, path):
+        key = self.eval(node.key)
+        for value, case in node.cases:
+            if key == value:
+                return self.node(path, case)
+        if node.default is not None:
+            return self.node(path, node.default)
+        return None
 
     def extension(self, path: ir.Path, node: ir.Extension):
         """A value from the extension's ``random_value(rng, params)`` hook (None: redraw)."""
@@ -155,32 +170,16 @@ class ValueGen:
         return any(p in self.derived for p in ir.expr_refs(expr))
 
     def eval(self, e: ir.Expr) -> Optional[int]:
-        if isinstance(e, ir.Lit):
-            return e.value
+        """``e`` over the values drawn so far (absent ones are 0); None where it has no value."""
+        try:
+            return evaluate(e, self._leaf)
+        except EvalError:
+            return None
+
+    def _leaf(self, e) -> int:
         if isinstance(e, ir.Ref):
             return int(self.values.get(e.path, 0))
-        if isinstance(e, ir.LenOf):
-            return len(self.values.get(e.path, b""))  # bytes, arrays and extension values
-        if isinstance(e, ir.UnOp):
-            v = self.eval(e.operand)
-            return None if v is None else {"-": -v, "~": ~v, "not": int(not v)}[e.op]
-        a, b = self.eval(e.lhs), self.eval(e.rhs)
-        if a is None or b is None:
-            return None
-        try:
-            return int(_PY[e.op](a, b))
-        except (ZeroDivisionError, ValueError, OverflowError):
-            return None
-
-
-_PY = {
-    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
-    "//": lambda a, b: a // b, "%": lambda a, b: a % b, "&": lambda a, b: a & b,
-    "|": lambda a, b: a | b, "^": lambda a, b: a ^ b, "<<": lambda a, b: a << b if b < 64 else None,
-    ">>": lambda a, b: a >> b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b, "and": lambda a, b: bool(a) and bool(b), "or": lambda a, b: bool(a) or bool(b),
-}
+        return len(self.values.get(e.path, b""))  # bytes, arrays and extension values
 
 
 class _Unbuildable(Exception):

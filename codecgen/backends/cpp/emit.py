@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
 from codecgen import ir, naming
-from codecgen.ir.facts import decode_refs, early_size_checks
-from codecgen.ir.facts import min_size
+from codecgen.ir.expr import COMPARISONS, LOGICAL, ExprTranslator
+from codecgen.ir.facts import facts, min_size
+from codecgen.ir.walk import NodeVisitor, children
 
 Accessor = Callable[[ir.Path], str]
 
@@ -90,38 +91,54 @@ def cpp_string(data: bytes) -> str:
     return f'std::string("{text}", {len(data)})'
 
 
-def type_text(node: ir.Node) -> str:
-    """A short description for comments."""
-    if isinstance(node, ir.Int):
+class _TypeText(NodeVisitor):
+    """A short description of a node, for comments."""
+
+    def visit_Int(self, node):
         t = node.type
         text = f"{'i' if t.signed else 'u'}{t.bits}{'' if t.width == 1 else endian_word(t).lower()}"
         return text + (", derived" if node.derived is not None else "")
-    if isinstance(node, ir.Bits):
+
+    def visit_Bits(self, node):
         return f"{node.width * 8} bits: " + ", ".join(b.name for b in node.fields)
-    if isinstance(node, ir.Const):
+
+    def visit_Const(self, node):
         return f"constant 0x{node.value.hex()}"
-    if isinstance(node, ir.Padding):
+
+    def visit_Padding(self, node):
         return f"{node.size} padding bytes"
-    if isinstance(node, ir.VarInt):
+
+    def visit_VarInt(self, node):
         return "varint" if node.max_bytes == 10 else f"varint of at most {node.max_bytes} bytes"
-    if isinstance(node, ir.Bytes):
+
+    def visit_Bytes(self, node):
         if node.prefix is not None:
             return f"bytes with a u{node.prefix.bits} length"
         if node.prefix_varint:
             return "bytes with a varint length"
         return "bytes to the end of the region" if node.size is None else f"bytes[{ir.expr_text(node.size)}]"
-    if isinstance(node, ir.Array):
+
+    def visit_Array(self, node):
         return f"array with a u{node.prefix.bits} count" if node.prefix else f"array[{ir.expr_text(node.count)}]"
-    if isinstance(node, ir.Region):
+
+    def visit_Region(self, node):
         return f"region with a u{node.prefix.bits} length"
-    if isinstance(node, ir.If):
+
+    def visit_If(self, node):
         return f"present if {ir.expr_text(node.cond)}"
-    if isinstance(node, ir.Switch):
+
+    def visit_Switch(self, node):
         return f"switch on {ir.expr_text(node.key)}"
-    if isinstance(node, ir.Extension):
+
+    def visit_Extension(self, node):
         size = "to the end of the region" if node.size is None else f"[{ir.expr_text(node.size)}]"
         return f"extension {node.kind}, {size}"
-    return "struct"
+
+    def visit_Struct(self, node):
+        return "struct"
+
+
+type_text = _TypeText().visit
 
 
 class Lines:
@@ -154,41 +171,45 @@ class Lines:
 # --------------------------------------------------------------------------- expressions
 
 
-class Expr:
+class Expr(ExprTranslator[str]):
     """IR expression -> C++ ``int64_t`` expression with checked arithmetic."""
+
+    _CHECKED = {"+": "checkedAdd", "-": "checkedSub", "*": "checkedMul", "//": "floorDiv",
+                "%": "floorMod", "<<": "checkedShl", ">>": "checkedShr"}
 
     def __init__(self, value: Accessor, length: Accessor):
         self.value = value
         self.length = length
 
-    def __call__(self, e: ir.Expr) -> str:
-        if isinstance(e, ir.Lit):
-            return str(e.value) if e.value >= 0 else f"int64_t{{{e.value}}}"
-        if isinstance(e, ir.Ref):
-            return f"static_cast<int64_t>({self.value(e.path)})"
-        if isinstance(e, ir.LenOf):
-            return f"static_cast<int64_t>({self.length(e.path)})"
-        if isinstance(e, ir.BinOp):
-            helper = {"+": "checkedAdd", "-": "checkedSub", "*": "checkedMul", "//": "floorDiv",
-                      "%": "floorMod", "<<": "checkedShl", ">>": "checkedShr"}.get(e.op)
-            if helper:
-                return f"{helper}({self(e.lhs)}, {self(e.rhs)})"
-            if e.op in ("and", "or", "==", "!=", "<", "<=", ">", ">="):
-                return f"static_cast<int64_t>({self.cond(e)})"
-            return f"({self(e.lhs)} {e.op} {self(e.rhs)})"
-        if isinstance(e, ir.UnOp):
-            if e.op == "not":
-                return f"static_cast<int64_t>({self.cond(e)})"
-            if e.op == "~":
-                return f"(~{self(e.operand)})"
-            return f"checkedSub(0, {self(e.operand)})"
-        raise TypeError(e)
+    def lit(self, e):
+        return str(e.value) if e.value >= 0 else f"int64_t{{{e.value}}}"
+
+    def ref(self, e):
+        return f"static_cast<int64_t>({self.value(e.path)})"
+
+    def len_of(self, e):
+        return f"static_cast<int64_t>({self.length(e.path)})"
+
+    def binop(self, e):
+        helper = self._CHECKED.get(e.op)
+        if helper:
+            return f"{helper}({self(e.lhs)}, {self(e.rhs)})"
+        if e.op in LOGICAL or e.op in COMPARISONS:
+            return f"static_cast<int64_t>({self.cond(e)})"
+        return f"({self(e.lhs)} {e.op} {self(e.rhs)})"
+
+    def unop(self, e):
+        if e.op == "not":
+            return f"static_cast<int64_t>({self.cond(e)})"
+        if e.op == "~":
+            return f"(~{self(e.operand)})"
+        return f"checkedSub(0, {self(e.operand)})"
 
     def cond(self, e: ir.Expr) -> str:
         """A C++ boolean expression that holds when ``e`` is non-zero."""
-        if isinstance(e, ir.BinOp) and e.op in ("==", "!=", "<", "<=", ">", ">="):
+        if isinstance(e, ir.BinOp) and e.op in COMPARISONS:
             return f"{self(e.lhs)} {e.op} {self(e.rhs)}"
-        if isinstance(e, ir.BinOp) and e.op in ("and", "or"):
+        if isinstance(e, ir.BinOp) and e.op in LOGICAL:
             op = "&&" if e.op == "and" else "||"
             return f"({self.cond(e.lhs)}) {op} ({self.cond(e.rhs)})"
         if isinstance(e, ir.UnOp) and e.op == "not":
@@ -213,7 +234,7 @@ class EntryStruct:
     members: List[Member]
 
 
-class FrameModel:
+class FrameModel(NodeVisitor):
     """Which C++ members the Frame struct (and array entry structs) need."""
 
     def __init__(self, proto: ir.ProtocolIR):
@@ -248,66 +269,80 @@ class FrameModel:
         self.nodes[path] = node
         mname = member(path[len(base):]) if in_entry else member(path)
         where = ir.dotted(path)
-        if isinstance(node, ir.Int):
-            self._add(out, Member(int_ctype(node.type.width, node.type.signed), mname, where, "0"))
-        elif isinstance(node, ir.VarInt):
-            self._add(out, Member("uint64_t", mname, where, "0"))
-        elif isinstance(node, ir.Bits):
-            for b in node.fields:
-                self._mark(path + (b.name,), chain)
-                self.nodes[path + (b.name,)] = b
-                ctype = "uint8_t" if b.width <= 8 else "uint16_t" if b.width <= 16 else \
-                    "uint32_t" if b.width <= 32 else "uint64_t"
-                bname = member((path + (b.name,))[len(base):]) if in_entry else member(path + (b.name,))
-                self._add(out, Member(ctype, bname, f"{where}.{b.name}", "0"))
-        elif isinstance(node, ir.Bytes):
-            if path == self.body and not in_entry:
-                pass  # body_offset, body_length and body are members of every Frame
-            else:
-                self._add(out, Member("std::string", mname, where))
-        elif isinstance(node, ir.Extension):
-            m = ext_member(path)
-            self.extensions.append((path, node))
-            for o in node.outputs:
-                self.outputs[path + (o.name,)] = (path, o)
-                self.nodes[path + (o.name,)] = o
-                self._mark(path + (o.name,), chain)
-            self._add(out, Member(f"{ext_namespace(node)}::Value", m, f"{where}: extension {node.kind}"))
-            self._add(out, Member("ExtState", f"{m}_state", f"{where}: parsed, mutated or built here",
-                                  "ExtState::Built"))
-            self._add(out, Member("uint64_t", f"{m}_offset", f"{where}: where it starts in the source", "0"))
-            self._add(out, Member("uint64_t", f"{m}_source_length", f"{where}: its size in the source", "0"))
-            self._add(out, Member("uint64_t", f"{m}_length", f"{where}: its size when written", "0"))
-            self._add(out, Member("std::string", f"{m}_literal", f"{where}: its bytes in a reply built here"))
-        elif isinstance(node, ir.Struct):
-            self._struct(node, out, chain, base)
-        elif isinstance(node, ir.Region):
-            self._field(path, name, node.inner, out, chain, base)
-        elif isinstance(node, ir.Array):
-            entry = camel(member(path)) + "Entry"
-            self.entry_of[path] = entry
-            self.array_paths[path] = node
-            members: List[Member] = []
-            if isinstance(node.element, ir.Struct):
-                for f in node.element.fields:
-                    self._field(f.path, f.name, f.node, members, [], base=path)
-            else:
-                self._field(path + ("value",), "value", node.element, members, [], base=path)
-            self.entries.append(EntryStruct(entry, members))
-            self._add(out, Member(f"std::vector<{entry}>", mname, where))
-        elif isinstance(node, (ir.If, ir.Switch)):
-            branch = member(path) + "_branch"
-            self._add(out, Member("int", branch, f"{where}: branch taken (-1: none)", "-1"))
-            cases = [node.then] if isinstance(node, ir.If) else [c for _, c in node.cases]
-            if isinstance(node, ir.Switch) and node.default is not None:
-                cases.append(node.default)
-            for index, case in enumerate(cases):
-                self._field(path, name, case, out, chain + [(branch, index)], base)
-            # A scalar directly under an If/Switch shares its path: it is present only when its
-            # branch was taken.  A Struct case's fields have paths of their own.
-            scalars = [chain + [(branch, i)] for i, case in enumerate(cases) if not isinstance(case, ir.Struct)]
-            self.branches[path] = scalars or [list(chain)]
-        # Const and Padding carry no value.
+        self.visit(node, path, name, out, chain, base, in_entry, mname, where)
+
+    def visit_Int(self, node, path, name, out, chain, base, in_entry, mname, where):
+        self._add(out, Member(int_ctype(node.type.width, node.type.signed), mname, where, "0"))
+
+    def visit_VarInt(self, node, path, name, out, chain, base, in_entry, mname, where):
+        self._add(out, Member("uint64_t", mname, where, "0"))
+
+    def visit_Bits(self, node, path, name, out, chain, base, in_entry, mname, where):
+        for b in node.fields:
+            self._mark(path + (b.name,), chain)
+            self.nodes[path + (b.name,)] = b
+            ctype = "uint8_t" if b.width <= 8 else "uint16_t" if b.width <= 16 else \
+                "uint32_t" if b.width <= 32 else "uint64_t"
+            bname = member((path + (b.name,))[len(base):]) if in_entry else member(path + (b.name,))
+            self._add(out, Member(ctype, bname, f"{where}.{b.name}", "0"))
+
+    def visit_Bytes(self, node, path, name, out, chain, base, in_entry, mname, where):
+        if path == self.body and not in_entry:
+            pass  # body_offset, body_length and body are members of every Frame
+        else:
+            self._add(out, Member("std::string", mname, where))
+
+    def visit_Extension(self, node, path, name, out, chain, base, in_entry, mname, where):
+        m = ext_member(path)
+        self.extensions.append((path, node))
+        for o in node.outputs:
+            self.outputs[path + (o.name,)] = (path, o)
+            self.nodes[path + (o.name,)] = o
+            self._mark(path + (o.name,), chain)
+        self._add(out, Member(f"{ext_namespace(node)}::Value", m, f"{where}: extension {node.kind}"))
+        self._add(out, Member("ExtState", f"{m}_state", f"{where}: parsed, mutated or built here",
+                              "ExtState::Built"))
+        self._add(out, Member("uint64_t", f"{m}_offset", f"{where}: where it starts in the source", "0"))
+        self._add(out, Member("uint64_t", f"{m}_source_length", f"{where}: its size in the source", "0"))
+        self._add(out, Member("uint64_t", f"{m}_length", f"{where}: its size when written", "0"))
+        self._add(out, Member("std::string", f"{m}_literal", f"{where}: its bytes in a reply built here"))
+
+    def visit_Struct(self, node, path, name, out, chain, base, in_entry, mname, where):
+        self._struct(node, out, chain, base)
+
+    def visit_Region(self, node, path, name, out, chain, base, in_entry, mname, where):
+        self._field(path, name, node.inner, out, chain, base)
+
+    def visit_Array(self, node, path, name, out, chain, base, in_entry, mname, where):
+        entry = camel(member(path)) + "Entry"
+        self.entry_of[path] = entry
+        self.array_paths[path] = node
+        members: List[Member] = []
+        if isinstance(node.element, ir.Struct):
+            for f in node.element.fields:
+                self._field(f.path, f.name, f.node, members, [], base=path)
+        else:
+            self._field(path + ("value",), "value", node.element, members, [], base=path)
+        self.entries.append(EntryStruct(entry, members))
+        self._add(out, Member(f"std::vector<{entry}>", mname, where))
+
+    def visit_If(self, node, path, name, out, chain, base, in_entry, mname, where):
+        branch = member(path) + "_branch"
+        self._add(out, Member("int", branch, f"{where}: branch taken (-1: none)", "-1"))
+        cases = children(node)  # If: then; Switch: the cases, then the default
+        for index, case in enumerate(cases):
+            self._field(path, name, case, out, chain + [(branch, index)], base)
+        # A scalar directly under an If/Switch shares its path: it is present only when its
+        # branch was taken.  A Struct case's fields have paths of their own.
+        scalars = [chain + [(branch, i)] for i, case in enumerate(cases) if not isinstance(case, ir.Struct)]
+        self.branches[path] = scalars or [list(chain)]
+
+    visit_Switch = visit_If
+
+    def visit_Const(self, node, path, name, out, chain, base, in_entry, mname, where):
+        pass  # carries no value
+
+    visit_Padding = visit_Const
 
     def value(self, path: ir.Path) -> str:
         """The C++ expression of a top-level field's (or extension output's) value."""
@@ -344,14 +379,14 @@ class FrameModel:
 # --------------------------------------------------------------------------- parse
 
 
-class ParseEmitter:
+class ParseEmitter(NodeVisitor):
     """``parseFrame`` statements: the C++ twin of the Python walker."""
 
     def __init__(self, proto: ir.ProtocolIR, model: FrameModel):
         self.proto = proto
         self.model = model
-        self.refs = decode_refs(proto)
-        self.early = early_size_checks(proto)
+        self.refs = facts(proto).decode_refs
+        self.early = facts(proto).early_size_checks
         self.out = Lines(1)
         self.scope: Dict[ir.Path, str] = {}  # array path -> entry variable in the loop
 
@@ -432,109 +467,129 @@ class ParseEmitter:
         o = self.out
         where = "frame." + ir.dotted(path)
         o(f"// {ir.dotted(path)}: {type_text(node)}")
-        if isinstance(node, ir.Int):
-            t = node.type
-            self.need(str(t.width), limit, where)
-            self.read_int(t, self.access(path))
-            if path in self.refs and t.width == 8 and not t.signed:
-                self.check_i64(path, self.access(path), where)
-            o(f"cursor += {t.width};")
-        elif isinstance(node, ir.Bits):
-            self.need(str(node.width), limit, where)
-            ctype = int_ctype(node.width, False)
-            bits = o.fresh("bits")
-            tmpl = ctype if node.width in (1, 2, 4, 8) else f"{ctype}, {node.width}"
-            o(f"const {ctype} {bits} = buffer.peekBEInt<{tmpl}>(cursor);")
-            for b in node.fields:
-                shift = node.width * 8 - b.offset - b.width
-                target = self.access(path + (b.name,))
-                mtype = self.model_member_type(b)
-                o(f"{target} = static_cast<{mtype}>(({bits} >> {shift}) & 0x{(1 << b.width) - 1:x});")
-            o(f"cursor += {node.width};")
-        elif isinstance(node, ir.Const):
-            const = const_name(path)
-            data = ", ".join(f"0x{b:02x}" for b in node.value)
-            o(f"static constexpr uint8_t {const}[] = {{{data}}};")
-            o(f'if (!matchConstant(buffer, cursor, {const}, sizeof({const}), {limit}, "{where}")) {{')
-            o("  return false;")
-            o("}")
-            o(f"cursor += sizeof({const});")
-        elif isinstance(node, ir.Padding):
-            self.need(str(node.size), limit, where)
-            o(f"cursor += {node.size};")
-        elif isinstance(node, ir.VarInt):
-            target = self.access(path)
-            o(f'if (!readVarInt(buffer, cursor, {limit}, {node.max_bytes}, "{where}", {target})) {{')
-            o("  return false;")
-            o("}")
-            if path in self.refs:
-                self.check_i64(path, target, where)
-        elif isinstance(node, ir.Bytes):
-            self.bytes_field(path, node, limit, where)
-        elif isinstance(node, ir.Extension):
-            # Framing only skips an extension field; parse_extensions() reads it.
-            m = ext_member(path)
-            o.open("{")
-            size = o.fresh("size")
-            value = f"static_cast<int64_t>({limit} - cursor)" if node.size is None else self.expr(node.size)
-            o(f"const int64_t {size} = {value};")
-            self.need(size, limit, where)
-            o(f"frame.{m}_state = ExtState::Parsed;")
-            o(f"frame.{m}_offset = cursor;")
-            o(f"frame.{m}_source_length = static_cast<uint64_t>({size});")
-            o(f"frame.{m}_length = static_cast<uint64_t>({size});")
-            o(f"cursor += static_cast<uint64_t>({size});")
-            o.close()
-        elif isinstance(node, ir.Struct):
-            self.struct(node, limit)
-        elif isinstance(node, ir.Region):
-            o.open("{")
-            self.need(str(node.prefix.width), limit, where)
-            size = o.fresh("size")
-            o(f"int64_t {size} = buffer.peek{endian_word(node.prefix)}Int<{int_template(node.prefix)}>(cursor);")
-            o(f"cursor += {node.prefix.width};")
-            if node.include_length:
-                o(f"{size} -= {node.prefix.width};")
-            o("// The content is read as it arrives (constants inside are refused early); only the")
-            o("// region's end is checked against the enclosing limit now.")
-            o(f'need(buffer, cursor, {size}, {limit}, "{where}");')
-            inner = o.fresh("limit")
-            o(f"const uint64_t {inner} = cursor + static_cast<uint64_t>({size});")
-            if isinstance(node.inner, ir.Struct):
-                self.struct(node.inner, inner)
-            else:
-                self.field(path, node.inner, inner)
-            o(f"if (cursor != {inner}) {{")
-            o(f'  throw EnvoyException("{self.proto.name}: {where}: content does not fill its length");')
-            o("}")
-            o.close()
-        elif isinstance(node, ir.Array):
-            self.array(path, node, limit, where)
-        elif isinstance(node, ir.If):
-            branch = self.access(path) + "_branch"
-            o.open(f"if ({self.expr.cond(node.cond)}) {{")
-            o(f"{branch} = 0;")
-            self.sub(path, node.then, limit)
-            o.close()
-        elif isinstance(node, ir.Switch):
-            branch = self.access(path) + "_branch"
-            key = o.fresh("key")
-            o(f"const int64_t {key} = {self.expr(node.key)};")
-            keyword = "if"
-            for index, (value, case) in enumerate(node.cases):
-                o.open(f"{keyword} ({key} == {value}) {{")
-                o(f"{branch} = {index};")
-                self.sub(path, case, limit)
-                o.depth -= 1
-                keyword = "} else if"
-            if node.default is not None:
-                o.open("} else {" if node.cases else "{")
-                o(f"{branch} = {len(node.cases)};")
-                self.sub(path, node.default, limit)
-                o.depth -= 1
-            o("}")
+        self.visit(node, path, limit, where)
+
+    def visit_Int(self, node, path, limit, where):
+        o = self.out
+        t = node.type
+        self.need(str(t.width), limit, where)
+        self.read_int(t, self.access(path))
+        if path in self.refs and t.width == 8 and not t.signed:
+            self.check_i64(path, self.access(path), where)
+        o(f"cursor += {t.width};")
+
+    def visit_Bits(self, node, path, limit, where):
+        o = self.out
+        self.need(str(node.width), limit, where)
+        ctype = int_ctype(node.width, False)
+        bits = o.fresh("bits")
+        tmpl = ctype if node.width in (1, 2, 4, 8) else f"{ctype}, {node.width}"
+        o(f"const {ctype} {bits} = buffer.peekBEInt<{tmpl}>(cursor);")
+        for b in node.fields:
+            shift = node.width * 8 - b.offset - b.width
+            target = self.access(path + (b.name,))
+            mtype = self.model_member_type(b)
+            o(f"{target} = static_cast<{mtype}>(({bits} >> {shift}) & 0x{(1 << b.width) - 1:x});")
+        o(f"cursor += {node.width};")
+
+    def visit_Const(self, node, path, limit, where):
+        o = self.out
+        const = const_name(path)
+        data = ", ".join(f"0x{b:02x}" for b in node.value)
+        o(f"static constexpr uint8_t {const}[] = {{{data}}};")
+        o(f'if (!matchConstant(buffer, cursor, {const}, sizeof({const}), {limit}, "{where}")) {{')
+        o("  return false;")
+        o("}")
+        o(f"cursor += sizeof({const});")
+
+    def visit_Padding(self, node, path, limit, where):
+        o = self.out
+        self.need(str(node.size), limit, where)
+        o(f"cursor += {node.size};")
+
+    def visit_VarInt(self, node, path, limit, where):
+        o = self.out
+        target = self.access(path)
+        o(f'if (!readVarInt(buffer, cursor, {limit}, {node.max_bytes}, "{where}", {target})) {{')
+        o("  return false;")
+        o("}")
+        if path in self.refs:
+            self.check_i64(path, target, where)
+
+    def visit_Bytes(self, node, path, limit, where):
+        self.bytes_field(path, node, limit, where)
+
+    def visit_Extension(self, node, path, limit, where):
+        o = self.out
+        # Framing only skips an extension field; parse_extensions() reads it.
+        m = ext_member(path)
+        o.open("{")
+        size = o.fresh("size")
+        value = f"static_cast<int64_t>({limit} - cursor)" if node.size is None else self.expr(node.size)
+        o(f"const int64_t {size} = {value};")
+        self.need(size, limit, where)
+        o(f"frame.{m}_state = ExtState::Parsed;")
+        o(f"frame.{m}_offset = cursor;")
+        o(f"frame.{m}_source_length = static_cast<uint64_t>({size});")
+        o(f"frame.{m}_length = static_cast<uint64_t>({size});")
+        o(f"cursor += static_cast<uint64_t>({size});")
+        o.close()
+
+    def visit_Struct(self, node, path, limit, where):
+        self.struct(node, limit)
+
+    def visit_Region(self, node, path, limit, where):
+        o = self.out
+        o.open("{")
+        self.need(str(node.prefix.width), limit, where)
+        size = o.fresh("size")
+        o(f"int64_t {size} = buffer.peek{endian_word(node.prefix)}Int<{int_template(node.prefix)}>(cursor);")
+        o(f"cursor += {node.prefix.width};")
+        if node.include_length:
+            o(f"{size} -= {node.prefix.width};")
+        o("// The content is read as it arrives (constants inside are refused early); only the")
+        o("// region's end is checked against the enclosing limit now.")
+        o(f'need(buffer, cursor, {size}, {limit}, "{where}");')
+        inner = o.fresh("limit")
+        o(f"const uint64_t {inner} = cursor + static_cast<uint64_t>({size});")
+        if isinstance(node.inner, ir.Struct):
+            self.struct(node.inner, inner)
         else:
-            raise TypeError(node)
+            self.field(path, node.inner, inner)
+        o(f"if (cursor != {inner}) {{")
+        o(f'  throw EnvoyException("{self.proto.name}: {where}: content does not fill its length");')
+        o("}")
+        o.close()
+
+    def visit_Array(self, node, path, limit, where):
+        self.array(path, node, limit, where)
+
+    def visit_If(self, node, path, limit, where):
+        o = self.out
+        branch = self.access(path) + "_branch"
+        o.open(f"if ({self.expr.cond(node.cond)}) {{")
+        o(f"{branch} = 0;")
+        self.sub(path, node.then, limit)
+        o.close()
+
+    def visit_Switch(self, node, path, limit, where):
+        o = self.out
+        branch = self.access(path) + "_branch"
+        key = o.fresh("key")
+        o(f"const int64_t {key} = {self.expr(node.key)};")
+        keyword = "if"
+        for index, (value, case) in enumerate(node.cases):
+            o.open(f"{keyword} ({key} == {value}) {{")
+            o(f"{branch} = {index};")
+            self.sub(path, case, limit)
+            o.depth -= 1
+            keyword = "} else if"
+        if node.default is not None:
+            o.open("} else {" if node.cases else "{")
+            o(f"{branch} = {len(node.cases)};")
+            self.sub(path, node.default, limit)
+            o.depth -= 1
+        o("}")
 
     def model_member_type(self, b: ir.BitField) -> str:
         return "uint8_t" if b.width <= 8 else "uint16_t" if b.width <= 16 else \
@@ -605,7 +660,7 @@ class ParseEmitter:
 # --------------------------------------------------------------------------- write
 
 
-class WriteEmitter:
+class WriteEmitter(NodeVisitor):
     """``writeFrame`` statements: canonical re-serialization, the twin of construct's build."""
 
     def __init__(self, proto: ir.ProtocolIR, model: FrameModel):
@@ -636,72 +691,91 @@ class WriteEmitter:
         o = self.out
         where = "frame." + ir.dotted(path)
         o(f"// {ir.dotted(path)}: {type_text(node)}")
-        if isinstance(node, ir.Int):
-            t = node.type
-            target = self.access(path)
-            if node.derived is not None:
-                o(f'{target} = fitInt<{int_template(t)}>({self.expr(node.derived)}, "{where}");')
-            self.write_int(t, target, out)
-        elif isinstance(node, ir.Bits):
-            ctype = int_ctype(node.width, False)
-            parts = []
-            for b in node.fields:
-                shift = node.width * 8 - b.offset - b.width
-                value = f"(static_cast<{ctype}>({self.access(path + (b.name,))}) & 0x{(1 << b.width) - 1:x})"
-                parts.append(f"({value} << {shift})" if shift else value)
-            tmpl = ctype if node.width in (1, 2, 4, 8) else f"{ctype}, {node.width}"
-            joined = " | ".join(parts) if parts else "0"
-            o(f"{out}.writeBEInt<{tmpl}>(static_cast<{ctype}>({joined}));")
-        elif isinstance(node, ir.Const):
-            const = const_name(path)
-            data = ", ".join(f"0x{b:02x}" for b in node.value)
-            o(f"static constexpr uint8_t {const}[] = {{{data}}};")
-            o(f"{out}.add({const}, sizeof({const}));")
-        elif isinstance(node, ir.Padding):
-            o(f"writeZeros({out}, {node.size});")
-        elif isinstance(node, ir.VarInt):
-            o(f"writeVarInt({out}, {self.access(path)});")
-        elif isinstance(node, ir.Bytes):
-            self.bytes_field(path, node, out, where)
-        elif isinstance(node, ir.Extension):
-            self.extension(path, node, out, where)
-        elif isinstance(node, ir.Struct):
-            self.struct(node, out)
-        elif isinstance(node, ir.Region):
-            o.open("{")
-            region = o.fresh("region")
-            o(f"Buffer::OwnedImpl {region};")
-            if isinstance(node.inner, ir.Struct):
-                self.struct(node.inner, region)
-            else:
-                self.field(path, node.inner, region)
-            extra = f" + {node.prefix.width}" if node.include_length else ""
-            value = f"static_cast<int64_t>({region}.length(){extra})"
-            self.write_int(node.prefix, f'fitInt<{int_template(node.prefix)}>({value}, "{where}")', out)
-            o(f"{out}.move({region});")
-            o.close()
-        elif isinstance(node, ir.Array):
-            self.array(path, node, out, where)
-        elif isinstance(node, ir.If):
-            o.open(f"if ({self.expr.cond(node.cond)}) {{")
-            self.sub(path, node.then, out)
-            o.close()
-        elif isinstance(node, ir.Switch):
-            key = o.fresh("key")
-            o(f"const int64_t {key} = {self.expr(node.key)};")
-            keyword = "if"
-            for value, case in node.cases:
-                o.open(f"{keyword} ({key} == {value}) {{")
-                self.sub(path, case, out)
-                o.depth -= 1
-                keyword = "} else if"
-            if node.default is not None:
-                o.open("} else {" if node.cases else "{")
-                self.sub(path, node.default, out)
-                o.depth -= 1
-            o("}")
+        self.visit(node, path, out, where)
+
+    def visit_Int(self, node, path, out, where):
+        o = self.out
+        t = node.type
+        target = self.access(path)
+        if node.derived is not None:
+            o(f'{target} = fitInt<{int_template(t)}>({self.expr(node.derived)}, "{where}");')
+        self.write_int(t, target, out)
+
+    def visit_Bits(self, node, path, out, where):
+        o = self.out
+        ctype = int_ctype(node.width, False)
+        parts = []
+        for b in node.fields:
+            shift = node.width * 8 - b.offset - b.width
+            value = f"(static_cast<{ctype}>({self.access(path + (b.name,))}) & 0x{(1 << b.width) - 1:x})"
+            parts.append(f"({value} << {shift})" if shift else value)
+        tmpl = ctype if node.width in (1, 2, 4, 8) else f"{ctype}, {node.width}"
+        joined = " | ".join(parts) if parts else "0"
+        o(f"{out}.writeBEInt<{tmpl}>(static_cast<{ctype}>({joined}));")
+
+    def visit_Const(self, node, path, out, where):
+        o = self.out
+        const = const_name(path)
+        data = ", ".join(f"0x{b:02x}" for b in node.value)
+        o(f"static constexpr uint8_t {const}[] = {{{data}}};")
+        o(f"{out}.add({const}, sizeof({const}));")
+
+    def visit_Padding(self, node, path, out, where):
+        o = self.out
+        o(f"writeZeros({out}, {node.size});")
+
+    def visit_VarInt(self, node, path, out, where):
+        o = self.out
+        o(f"writeVarInt({out}, {self.access(path)});")
+
+    def visit_Bytes(self, node, path, out, where):
+        self.bytes_field(path, node, out, where)
+
+    def visit_Extension(self, node, path, out, where):
+        self.extension(path, node, out, where)
+
+    def visit_Struct(self, node, path, out, where):
+        self.struct(node, out)
+
+    def visit_Region(self, node, path, out, where):
+        o = self.out
+        o.open("{")
+        region = o.fresh("region")
+        o(f"Buffer::OwnedImpl {region};")
+        if isinstance(node.inner, ir.Struct):
+            self.struct(node.inner, region)
         else:
-            raise TypeError(node)
+            self.field(path, node.inner, region)
+        extra = f" + {node.prefix.width}" if node.include_length else ""
+        value = f"static_cast<int64_t>({region}.length(){extra})"
+        self.write_int(node.prefix, f'fitInt<{int_template(node.prefix)}>({value}, "{where}")', out)
+        o(f"{out}.move({region});")
+        o.close()
+
+    def visit_Array(self, node, path, out, where):
+        self.array(path, node, out, where)
+
+    def visit_If(self, node, path, out, where):
+        o = self.out
+        o.open(f"if ({self.expr.cond(node.cond)}) {{")
+        self.sub(path, node.then, out)
+        o.close()
+
+    def visit_Switch(self, node, path, out, where):
+        o = self.out
+        key = o.fresh("key")
+        o(f"const int64_t {key} = {self.expr(node.key)};")
+        keyword = "if"
+        for value, case in node.cases:
+            o.open(f"{keyword} ({key} == {value}) {{")
+            self.sub(path, case, out)
+            o.depth -= 1
+            keyword = "} else if"
+        if node.default is not None:
+            o.open("} else {" if node.cases else "{")
+            self.sub(path, node.default, out)
+            o.depth -= 1
+        o("}")
 
     def sub(self, path, node, out):
         if isinstance(node, ir.Struct):

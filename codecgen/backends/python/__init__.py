@@ -8,14 +8,13 @@ one implementation.
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import types
 from functools import lru_cache
 
-import construct
-
 from codecgen import ir, naming
 from codecgen.errors import UserError
-from codecgen.frontend.extension import BASE_SOURCE, embeddable_text
+from codecgen.ext.sources import BASE_SOURCE, embeddable_text
 from codecgen.backends.python.emit import (
     ConstructEmitter,
     FreshEmitter,
@@ -135,7 +134,7 @@ def render(proto: ir.ProtocolIR) -> str:
     context = {
         "p": proto,
         "version": __version__,
-        "construct_version": construct.__version__,
+        "construct_version": importlib.metadata.version("construct"),
         "drop_keys": repr(tuple(roles.drop_keys)),
         "drop_prefixes": repr(tuple(roles.drop_prefixes)),
         "reserved_keys": repr(tuple(k.encode() for k in ir.RESERVED_KEYS)),

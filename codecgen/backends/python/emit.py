@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Iterator, List, Optional
 
 from codecgen import ir, naming
-from codecgen.ir.facts import decode_refs, early_size_checks, unconditional_paths
-from codecgen.ir.facts import min_size
+from codecgen.ir.expr import BITWISE, COMPARISONS, LOGICAL, ExprTranslator
+from codecgen.ir.facts import facts, min_size
+from codecgen.ir.walk import NodeVisitor
 
-_PY_OPS = {"//": "_floordiv", "%": "_mod"}
 
 
 def ident(path: ir.Path) -> str:
@@ -36,62 +36,73 @@ def fmt_int(t: ir.IntType) -> str:
 # --------------------------------------------------------------------------- construct source
 
 
-class ConstructEmitter:
+class ConstructEmitter(NodeVisitor):
     """IR -> construct source text.  Strings are kept as bytes on purpose."""
 
     def node(self, node: ir.Node, ctx: ir.Path, path: ir.Path, indent: int) -> str:
-        pad = "    " * indent
-        if isinstance(node, ir.Int):
-            base = fmt_int(node.type)
-            if node.derived is not None:
-                return f"Rebuild({base}, {self.expr(node.derived, ctx)})"
-            return base
-        if isinstance(node, ir.Bits):
-            parts = []
-            used = 0
-            for b in node.fields:
-                if b.offset > used:
-                    parts.append(f"Padding({b.offset - used})")
-                parts.append(f'"{b.name}" / ' + ("Flag" if b.is_flag else f"BitsInteger({b.width})"))
-                used = b.offset + b.width
-            if used < node.width * 8:
-                parts.append(f"Padding({node.width * 8 - used})")
-            return "BitStruct(" + ", ".join(parts) + ")"
-        if isinstance(node, ir.Const):
-            return f"Const({node.value!r})"
-        if isinstance(node, ir.Padding):
-            return f"Padding({node.size})"
-        if isinstance(node, ir.VarInt):
-            return "VarInt"
-        if isinstance(node, ir.Bytes):
-            if node.prefix is not None:
-                return f"Prefixed({fmt_int(node.prefix)}, GreedyBytes)"
-            if node.prefix_varint:
-                return "Prefixed(VarInt, GreedyBytes)"
-            if node.size is None:
-                return "GreedyBytes"
-            return f"Bytes({self.expr(node.size, ctx)})"
-        if isinstance(node, ir.Extension):
-            args = ["None" if node.size is None else self.expr(node.size, ctx)]
-            args += [f"{name}={self.expr(e, ctx)}" for name, e in node.params]
-            return f"{naming.camel(node.kind)}({', '.join(args)})"
-        if isinstance(node, ir.Struct):
-            return self.struct(node, path, indent)
-        if isinstance(node, ir.Array):
-            element = self.node(node.element, path, path, indent)
-            if node.prefix is not None:
-                return f"PrefixedArray({fmt_int(node.prefix)}, {element})"
-            return f"Array({self.expr(node.count, ctx)}, {element})"
-        if isinstance(node, ir.Region):
-            inner = self.node(node.inner, ctx, path, indent)
-            return f"Prefixed({fmt_int(node.prefix)}, {inner}, includelength={node.include_length})"
-        if isinstance(node, ir.If):
-            return f"If({self.expr(node.cond, ctx)}, {self.node(node.then, ctx, path, indent)})"
-        if isinstance(node, ir.Switch):
-            cases = ", ".join(f"{v}: {self.node(c, ctx, path, indent)}" for v, c in node.cases)
-            default = "" if node.default is None else f", default={self.node(node.default, ctx, path, indent)}"
-            return f"Switch({self.expr(node.key, ctx)}, {{{cases}}}{default})"
-        raise TypeError(node)
+        return self.visit(node, ctx, path, indent)
+
+    def visit_Int(self, node, ctx, path, indent):
+        base = fmt_int(node.type)
+        if node.derived is not None:
+            return f"Rebuild({base}, {self.expr(node.derived, ctx)})"
+        return base
+
+    def visit_Bits(self, node, ctx, path, indent):
+        parts = []
+        used = 0
+        for b in node.fields:
+            if b.offset > used:
+                parts.append(f"Padding({b.offset - used})")
+            parts.append(f'"{b.name}" / ' + ("Flag" if b.is_flag else f"BitsInteger({b.width})"))
+            used = b.offset + b.width
+        if used < node.width * 8:
+            parts.append(f"Padding({node.width * 8 - used})")
+        return "BitStruct(" + ", ".join(parts) + ")"
+
+    def visit_Const(self, node, ctx, path, indent):
+        return f"Const({node.value!r})"
+
+    def visit_Padding(self, node, ctx, path, indent):
+        return f"Padding({node.size})"
+
+    def visit_VarInt(self, node, ctx, path, indent):
+        return "VarInt"
+
+    def visit_Bytes(self, node, ctx, path, indent):
+        if node.prefix is not None:
+            return f"Prefixed({fmt_int(node.prefix)}, GreedyBytes)"
+        if node.prefix_varint:
+            return "Prefixed(VarInt, GreedyBytes)"
+        if node.size is None:
+            return "GreedyBytes"
+        return f"Bytes({self.expr(node.size, ctx)})"
+
+    def visit_Extension(self, node, ctx, path, indent):
+        args = ["None" if node.size is None else self.expr(node.size, ctx)]
+        args += [f"{name}={self.expr(e, ctx)}" for name, e in node.params]
+        return f"{naming.camel(node.kind)}({', '.join(args)})"
+
+    def visit_Struct(self, node, ctx, path, indent):
+        return self.struct(node, path, indent)
+
+    def visit_Array(self, node, ctx, path, indent):
+        element = self.node(node.element, path, path, indent)
+        if node.prefix is not None:
+            return f"PrefixedArray({fmt_int(node.prefix)}, {element})"
+        return f"Array({self.expr(node.count, ctx)}, {element})"
+
+    def visit_Region(self, node, ctx, path, indent):
+        inner = self.node(node.inner, ctx, path, indent)
+        return f"Prefixed({fmt_int(node.prefix)}, {inner}, includelength={node.include_length})"
+
+    def visit_If(self, node, ctx, path, indent):
+        return f"If({self.expr(node.cond, ctx)}, {self.node(node.then, ctx, path, indent)})"
+
+    def visit_Switch(self, node, ctx, path, indent):
+        cases = ", ".join(f"{v}: {self.node(c, ctx, path, indent)}" for v, c in node.cases)
+        default = "" if node.default is None else f", default={self.node(node.default, ctx, path, indent)}"
+        return f"Switch({self.expr(node.key, ctx)}, {{{cases}}}{default})"
 
     def struct(self, st: ir.Struct, path: ir.Path, indent: int) -> str:
         pad = "    " * (indent + 1)
@@ -99,25 +110,71 @@ class ConstructEmitter:
         return "Struct(\n" + "\n".join(lines) + "\n" + "    " * indent + ")"
 
     def expr(self, e: ir.Expr, ctx: ir.Path) -> str:
-        if isinstance(e, ir.Lit):
-            return repr(e.value)
-        if isinstance(e, ir.Ref) and e.path == ir.DIRECTION_PATH:
-            return "this" + "._" * (len(ctx) + 1) + "._direction"
-        if isinstance(e, (ir.Ref, ir.LenOf)):
-            common = 0
-            while common < min(len(ctx), len(e.path) - 1) and ctx[common] == e.path[common]:
-                common += 1
-            ups = len(ctx) - common
-            text = "this" + "._" * ups + "".join(f"[{p!r}]" for p in e.path[common:])
-            return f"len_({text})" if isinstance(e, ir.LenOf) else text
-        if isinstance(e, ir.BinOp):
-            op = {"and": "&", "or": "|"}.get(e.op, e.op)
-            return f"({self.expr(e.lhs, ctx)} {op} {self.expr(e.rhs, ctx)})"
-        if isinstance(e, ir.UnOp):
-            if e.op == "not":
-                return f"({self.expr(e.operand, ctx)} == 0)"
-            return f"({e.op}{self.expr(e.operand, ctx)})"
-        raise TypeError(e)
+        return _ThisExpr(ctx)(e)
+
+
+class _ThisExpr(ExprTranslator[str]):
+    """IR expression -> construct's ``this`` expression, seen from the struct at ``ctx``."""
+
+    def __init__(self, ctx: ir.Path):
+        self.ctx = ctx
+
+    def lit(self, e):
+        return repr(e.value)
+
+    def ref(self, e):
+        if e.path == ir.DIRECTION_PATH:
+            return "this" + "._" * (len(self.ctx) + 1) + "._direction"
+        return self._this(e.path)
+
+    def len_of(self, e):
+        return f"len_({self._this(e.path)})"
+
+    def _this(self, path: ir.Path) -> str:
+        ctx, common = self.ctx, 0
+        while common < min(len(ctx), len(path) - 1) and ctx[common] == path[common]:
+            common += 1
+        return "this" + "._" * (len(ctx) - common) + "".join(f"[{p!r}]" for p in path[common:])
+
+    def binop(self, e):
+        op = {"and": "&", "or": "|"}.get(e.op, e.op)
+        return f"({self(e.lhs)} {op} {self(e.rhs)})"
+
+    def unop(self, e):
+        if e.op == "not":
+            return f"({self(e.operand)} == 0)"
+        return f"({e.op}{self(e.operand)})"
+
+
+class PyIntExpr(ExprTranslator[str]):
+    """IR expression -> Python integer arithmetic with the codec's checked 64-bit helpers;
+    subclasses say how a field's value and length are read."""
+
+    def lit(self, e):
+        return repr(e.value)
+
+    def binop(self, e):
+        lhs, rhs = self(e.lhs), self(e.rhs)
+        if e.op in COMPARISONS:
+            return f"int({lhs} {e.op} {rhs})"
+        if e.op in LOGICAL:
+            return f"int(bool({lhs}) {e.op} bool({rhs}))"
+        if e.op in BITWISE:
+            return f"({lhs} {e.op} {rhs})"
+        return f"_op_{_name(e.op)}({lhs}, {rhs})"
+
+    def unop(self, e):
+        inner = self(e.operand)
+        return {"not": f"int(not {inner})", "~": f"(~{inner})", "-": f"_i64(-{inner})"}[e.op]
+
+
+class _WalkerExpr(PyIntExpr):
+    """In the walker every value framing reads is a local ``v_<path>``."""
+
+    def ref(self, e):
+        return f"v_{ident(e.path)}"
+
+    len_of = ref
 
 
 # --------------------------------------------------------------------------- walker
@@ -140,7 +197,7 @@ class Code:
         return "\n".join(self.lines)
 
 
-class WalkerEmitter:
+class WalkerEmitter(NodeVisitor):
     """IR -> ``_walk(b, n)``: WAIT (-1) or the frame size; raises ProtocolError.
 
     Rules shared with the C++ backend (see codecgen/backends/README.md):
@@ -153,8 +210,8 @@ class WalkerEmitter:
     def __init__(self, proto: ir.ProtocolIR):
         self.proto = proto
         self.code = Code()
-        self.referenced = decode_refs(proto)
-        self.early = early_size_checks(proto)
+        self.referenced = facts(proto).decode_refs
+        self.early = facts(proto).early_size_checks
 
     def emit(self) -> str:
         c = self.code
@@ -202,144 +259,166 @@ class WalkerEmitter:
         where = "frame." + ir.dotted(path)
         name = ident(path)
         c(f"# {where}: {type(node).__name__}")
-        if isinstance(node, ir.Int):
-            t = node.type
-            self.need(str(t.width), lim, where)
-            if path in self.referenced:
-                order = "big" if t.endian is ir.Endian.BIG else "little"
-                c(f"v_{name} = int.from_bytes(b[c:c + {t.width}], '{order}', signed={t.signed})")
-                if t.width == 8 and not t.signed:
-                    c(f"if v_{name} > _I64_MAX:")
-                    c(f"    raise ProtocolError('{where}: value beyond 64-bit signed arithmetic')")
-            c(f"c += {t.width}")
-        elif isinstance(node, ir.Bits):
-            self.need(str(node.width), lim, where)
-            wanted = [bf for bf in node.fields if path + (bf.name,) in self.referenced]
-            if wanted:
-                c(f"bits = int.from_bytes(b[c:c + {node.width}], 'big')")
-                for bf in wanted:
-                    shift = node.width * 8 - bf.offset - bf.width
-                    c(f"v_{ident(path + (bf.name,))} = (bits >> {shift}) & {(1 << bf.width) - 1}")
-            c(f"c += {node.width}")
-        elif isinstance(node, ir.Const):
-            size = len(node.value)
-            c(f"if c + {size} > {lim}:")
-            c(f"    raise ProtocolError('{where}: constant crosses the limit')")
-            c(f"m = min(n - c, {size})")
-            c(f"if b[c:c + m] != {node.value!r}[:m]:")
-            c(f"    raise ProtocolError('{where}: expected constant {node.value.hex()}')")
-            c(f"if m < {size}:")
-            c("    return WAIT")
-            c(f"c += {size}")
-        elif isinstance(node, ir.Padding):
-            self.need(str(node.size), lim, where)
-            c(f"c += {node.size}")
-        elif isinstance(node, ir.VarInt):
-            c("value = 0")
-            c(f"for i in range({node.max_bytes}):")
-            self.code.depth += 1
-            self.need("1", lim, where)
-            c("byte = b[c]")
-            c("c += 1")
-            c("value |= (byte & 0x7F) << (7 * i)")
-            c("if not byte & 0x80:")
-            c("    break")
-            self.code.depth -= 1
-            c("else:")
-            c(f"    raise ProtocolError('{where}: varint longer than {node.max_bytes} bytes')")
-            c("if value >= 1 << 64:")
-            c(f"    raise ProtocolError('{where}: varint beyond 64 bits')")
-            if path in self.referenced:
-                c("if value > _I64_MAX:")
+        self.visit(node, path, lim, where, name)
+
+    def visit_Int(self, node, path, lim, where, name):
+        c = self.code
+        t = node.type
+        self.need(str(t.width), lim, where)
+        if path in self.referenced:
+            order = "big" if t.endian is ir.Endian.BIG else "little"
+            c(f"v_{name} = int.from_bytes(b[c:c + {t.width}], '{order}', signed={t.signed})")
+            if t.width == 8 and not t.signed:
+                c(f"if v_{name} > _I64_MAX:")
                 c(f"    raise ProtocolError('{where}: value beyond 64-bit signed arithmetic')")
-                c(f"v_{name} = value")
-        elif isinstance(node, ir.Bytes):
-            size = self.size_of_bytes(node, path, lim, where)
-            if size is None:
-                c(f"size = {lim} - c")
-            self.need("size", lim, where)
-            if path in self.referenced:
-                c(f"v_{name} = size")
-            c("c += size")
-        elif isinstance(node, ir.Extension):
-            # Framing only skips an extension field; its parser runs on the whole frame.
-            if node.size is None:
-                c(f"size = {lim} - c")
-            else:
-                c(f"size = {self.expr(node.size)}")
-                c("if size < 0:")
-                c(f"    raise ProtocolError('{where}: negative length ' + str(size))")
-            self.need("size", lim, where)
-            if path in self.referenced:
-                c(f"v_{name} = size")
-            c("c += size")
-        elif isinstance(node, ir.Struct):
-            self.struct(node, lim)
-        elif isinstance(node, ir.Array):
-            if node.prefix is not None:
-                self.read_int(node.prefix, lim, where, "count")
-            else:
-                c(f"count = {self.expr(node.count)}")
-            c("if count < 0:")
-            c(f"    raise ProtocolError('{where}: negative count ' + str(count))")
-            c(f"if count > {node.max_count}:")
-            c(f"    raise ProtocolError('{where}: count ' + str(count) + ' exceeds {node.max_count}')")
-            element_min = max(min_size(node.element), 1)
-            c(f"if count * {element_min} > {lim} - c:")
-            c(f"    raise ProtocolError('{where}: count ' + str(count) + ' exceeds the bytes available')")
-            if path in self.referenced:
-                c(f"v_{name} = count")
-            loop = self.code.tmp("i")
-            c(f"for {loop} in range(count):")
-            self.code.depth += 1
-            if isinstance(node.element, ir.Struct):
-                self.struct(node.element, lim)
-            else:
-                self.field(path, node.element, lim)
-            self.code.depth -= 1
-        elif isinstance(node, ir.Region):
-            self.read_int(node.prefix, lim, where, "size")
-            if node.include_length:
-                c(f"size -= {node.prefix.width}")
+        c(f"c += {t.width}")
+
+    def visit_Bits(self, node, path, lim, where, name):
+        c = self.code
+        self.need(str(node.width), lim, where)
+        wanted = [bf for bf in node.fields if path + (bf.name,) in self.referenced]
+        if wanted:
+            c(f"bits = int.from_bytes(b[c:c + {node.width}], 'big')")
+            for bf in wanted:
+                shift = node.width * 8 - bf.offset - bf.width
+                c(f"v_{ident(path + (bf.name,))} = (bits >> {shift}) & {(1 << bf.width) - 1}")
+        c(f"c += {node.width}")
+
+    def visit_Const(self, node, path, lim, where, name):
+        c = self.code
+        size = len(node.value)
+        c(f"if c + {size} > {lim}:")
+        c(f"    raise ProtocolError('{where}: constant crosses the limit')")
+        c(f"m = min(n - c, {size})")
+        c(f"if b[c:c + m] != {node.value!r}[:m]:")
+        c(f"    raise ProtocolError('{where}: expected constant {node.value.hex()}')")
+        c(f"if m < {size}:")
+        c("    return WAIT")
+        c(f"c += {size}")
+
+    def visit_Padding(self, node, path, lim, where, name):
+        c = self.code
+        self.need(str(node.size), lim, where)
+        c(f"c += {node.size}")
+
+    def visit_VarInt(self, node, path, lim, where, name):
+        c = self.code
+        c("value = 0")
+        c(f"for i in range({node.max_bytes}):")
+        self.code.depth += 1
+        self.need("1", lim, where)
+        c("byte = b[c]")
+        c("c += 1")
+        c("value |= (byte & 0x7F) << (7 * i)")
+        c("if not byte & 0x80:")
+        c("    break")
+        self.code.depth -= 1
+        c("else:")
+        c(f"    raise ProtocolError('{where}: varint longer than {node.max_bytes} bytes')")
+        c("if value >= 1 << 64:")
+        c(f"    raise ProtocolError('{where}: varint beyond 64 bits')")
+        if path in self.referenced:
+            c("if value > _I64_MAX:")
+            c(f"    raise ProtocolError('{where}: value beyond 64-bit signed arithmetic')")
+            c(f"v_{name} = value")
+
+    def visit_Bytes(self, node, path, lim, where, name):
+        c = self.code
+        size = self.size_of_bytes(node, path, lim, where)
+        if size is None:
+            c(f"size = {lim} - c")
+        self.need("size", lim, where)
+        if path in self.referenced:
+            c(f"v_{name} = size")
+        c("c += size")
+
+    def visit_Extension(self, node, path, lim, where, name):
+        c = self.code
+        # Framing only skips an extension field; its parser runs on the whole frame.
+        if node.size is None:
+            c(f"size = {lim} - c")
+        else:
+            c(f"size = {self.expr(node.size)}")
             c("if size < 0:")
             c(f"    raise ProtocolError('{where}: negative length ' + str(size))")
-            # The content is read as it arrives (constants inside are refused early); only the
-            # region's end is checked against the enclosing limit now.
-            c(f"if c + size > {lim}:")
-            c(f"    raise ProtocolError('{where}: needs ' + str(c + size) + ' bytes, beyond the limit ' + str({lim}))")
-            inner = self.code.tmp("lim")
-            c(f"{inner} = c + size")
-            if isinstance(node.inner, ir.Struct):
-                self.struct(node.inner, inner)
-            else:
-                self.field(path, node.inner, inner)
-            c(f"if c != {inner}:")
-            c(f"    raise ProtocolError('{where}: content ends at ' + str(c) + ', its length says ' + str({inner}))")
-        elif isinstance(node, ir.If):
-            c(f"if {self.expr(node.cond)}:")
+        self.need("size", lim, where)
+        if path in self.referenced:
+            c(f"v_{name} = size")
+        c("c += size")
+
+    def visit_Struct(self, node, path, lim, where, name):
+        self.struct(node, lim)
+
+    def visit_Array(self, node, path, lim, where, name):
+        c = self.code
+        if node.prefix is not None:
+            self.read_int(node.prefix, lim, where, "count")
+        else:
+            c(f"count = {self.expr(node.count)}")
+        c("if count < 0:")
+        c(f"    raise ProtocolError('{where}: negative count ' + str(count))")
+        c(f"if count > {node.max_count}:")
+        c(f"    raise ProtocolError('{where}: count ' + str(count) + ' exceeds {node.max_count}')")
+        element_min = max(min_size(node.element), 1)
+        c(f"if count * {element_min} > {lim} - c:")
+        c(f"    raise ProtocolError('{where}: count ' + str(count) + ' exceeds the bytes available')")
+        if path in self.referenced:
+            c(f"v_{name} = count")
+        loop = self.code.tmp("i")
+        c(f"for {loop} in range(count):")
+        self.code.depth += 1
+        if isinstance(node.element, ir.Struct):
+            self.struct(node.element, lim)
+        else:
+            self.field(path, node.element, lim)
+        self.code.depth -= 1
+
+    def visit_Region(self, node, path, lim, where, name):
+        c = self.code
+        self.read_int(node.prefix, lim, where, "size")
+        if node.include_length:
+            c(f"size -= {node.prefix.width}")
+        c("if size < 0:")
+        c(f"    raise ProtocolError('{where}: negative length ' + str(size))")
+        # The content is read as it arrives (constants inside are refused early); only the
+        # region's end is checked against the enclosing limit now.
+        c(f"if c + size > {lim}:")
+        c(f"    raise ProtocolError('{where}: needs ' + str(c + size) + ' bytes, beyond the limit ' + str({lim}))")
+        inner = self.code.tmp("lim")
+        c(f"{inner} = c + size")
+        if isinstance(node.inner, ir.Struct):
+            self.struct(node.inner, inner)
+        else:
+            self.field(path, node.inner, inner)
+        c(f"if c != {inner}:")
+        c(f"    raise ProtocolError('{where}: content ends at ' + str(c) + ', its length says ' + str({inner}))")
+
+    def visit_If(self, node, path, lim, where, name):
+        c = self.code
+        c(f"if {self.expr(node.cond)}:")
+        self.code.depth += 1
+        c("pass")
+        self.sub(path, node.then, lim)
+        self.code.depth -= 1
+
+    def visit_Switch(self, node, path, lim, where, name):
+        c = self.code
+        key = self.code.tmp("key")
+        c(f"{key} = {self.expr(node.key)}")
+        first = True
+        for value, case in node.cases:
+            c(f"{'if' if first else 'elif'} {key} == {value}:")
+            first = False
             self.code.depth += 1
             c("pass")
-            self.sub(path, node.then, lim)
+            self.sub(path, case, lim)
             self.code.depth -= 1
-        elif isinstance(node, ir.Switch):
-            key = self.code.tmp("key")
-            c(f"{key} = {self.expr(node.key)}")
-            first = True
-            for value, case in node.cases:
-                c(f"{'if' if first else 'elif'} {key} == {value}:")
-                first = False
-                self.code.depth += 1
-                c("pass")
-                self.sub(path, case, lim)
-                self.code.depth -= 1
-            if node.default is not None:
-                c("else:" if not first else "if True:")
-                self.code.depth += 1
-                c("pass")
-                self.sub(path, node.default, lim)
-                self.code.depth -= 1
-        else:
-            raise TypeError(node)
+        if node.default is not None:
+            c("else:" if not first else "if True:")
+            self.code.depth += 1
+            c("pass")
+            self.sub(path, node.default, lim)
+            self.code.depth -= 1
 
     def sub(self, path, node, lim):
         if isinstance(node, ir.Struct):
@@ -370,27 +449,7 @@ class WalkerEmitter:
         return "size"
 
     def expr(self, e: ir.Expr) -> str:
-        if isinstance(e, ir.Lit):
-            return repr(e.value)
-        if isinstance(e, (ir.Ref, ir.LenOf)):
-            return f"v_{ident(e.path)}"
-        if isinstance(e, ir.BinOp):
-            lhs, rhs = self.expr(e.lhs), self.expr(e.rhs)
-            if e.op in ("==", "!=", "<", "<=", ">", ">="):
-                return f"int({lhs} {e.op} {rhs})"
-            if e.op in ("and", "or"):
-                return f"int(bool({lhs}) {e.op} bool({rhs}))"
-            if e.op in ("&", "|", "^"):
-                return f"({lhs} {e.op} {rhs})"
-            return f"_op_{_name(e.op)}({lhs}, {rhs})"
-        if isinstance(e, ir.UnOp):
-            inner = self.expr(e.operand)
-            if e.op == "not":
-                return f"int(not {inner})"
-            if e.op == "~":
-                return f"(~{inner})"
-            return f"_i64(-{inner})"
-        raise TypeError(e)
+        return _WalkerExpr()(e)
 
 
 def _name(op: str) -> str:
@@ -409,7 +468,7 @@ class RolesEmitter:
 
     def __init__(self, proto: ir.ProtocolIR):
         self.proto = proto
-        self.direct = unconditional_paths(proto)
+        self.direct = facts(proto).unconditional
         self.leaves = {}
         for f in ir.iter_fields(proto.frame):
             self.leaves[f.path] = f.node
@@ -417,7 +476,7 @@ class RolesEmitter:
                 for b in f.node.fields:
                     self.leaves[f.path + (b.name,)] = b
 
-    def _small_int(self, path: ir.Path) -> bool:
+    def small_int(self, path: ir.Path) -> bool:
         """An integer that always fits signed 64 bits (so no range check is needed)."""
         node = self.leaves.get(path)
         if path == ir.DIRECTION_PATH or isinstance(node, ir.BitField):
@@ -431,33 +490,28 @@ class RolesEmitter:
         return f"_get(c, {path!r}, {default})"
 
     def value_expr(self, e: ir.Expr) -> str:
-        if isinstance(e, ir.Lit):
-            return repr(e.value)
-        if isinstance(e, ir.Ref):
-            if e.path in self.direct and self._small_int(e.path):
-                return f"int({access(e.path)})"
-            return f"_v(c, {e.path!r})"
-        if isinstance(e, ir.LenOf):
-            return f"len(_get(c, {e.path!r}, b''))"
-        if isinstance(e, ir.BinOp):
-            lhs, rhs = self.value_expr(e.lhs), self.value_expr(e.rhs)
-            if e.op in ("==", "!=", "<", "<=", ">", ">="):
-                return f"int({lhs} {e.op} {rhs})"
-            if e.op in ("and", "or"):
-                return f"int(bool({lhs}) {e.op} bool({rhs}))"
-            if e.op in ("&", "|", "^"):
-                return f"({lhs} {e.op} {rhs})"
-            return f"_op_{_name(e.op)}({lhs}, {rhs})"
-        if isinstance(e, ir.UnOp):
-            inner = self.value_expr(e.operand)
-            return {"not": f"int(not {inner})", "~": f"(~{inner})", "-": f"_i64(-{inner})"}[e.op]
-        raise TypeError(e)
+        return _RolesExpr(self)(e)
+
+
+class _RolesExpr(PyIntExpr):
+    """Role expressions read the parsed container ``c`` (absent fields are None)."""
+
+    def __init__(self, roles: RolesEmitter):
+        self.roles = roles
+
+    def ref(self, e):
+        if e.path in self.roles.direct and self.roles.small_int(e.path):
+            return f"int({access(e.path)})"
+        return f"_v(c, {e.path!r})"
+
+    def len_of(self, e):
+        return f"len(_get(c, {e.path!r}, b''))"
 
 
 # --------------------------------------------------------------------------- reply containers
 
 
-class FreshEmitter:
+class FreshEmitter(NodeVisitor):
     """IR -> code that builds a container for a reply frame from ``vals``.
 
     Leaves take ``vals[path]`` or their default (0, b"", []); If and Switch are
@@ -501,48 +555,68 @@ class FreshEmitter:
             c("c['@direction'] = direction  # local replies are responses (1)")
         slot = f"{holder}[{name!r}]"
         get = "None" if element else f"vals.get({path!r}, {self.default(node)})"
-        if isinstance(node, (ir.Const, ir.Padding)):
-            return
-        if isinstance(node, ir.Extension):
-            c(f"{slot} = {naming.camel(node.kind)}.raw(vals.get({path!r}, b''))")
-            return
-        if isinstance(node, ir.Int):
-            c(f"{slot} = {'0' if node.derived is not None or element else get}")
-        elif isinstance(node, (ir.VarInt, ir.Bytes, ir.Array)):
-            c(f"{slot} = {self.default(node) if element else get}")
-        elif isinstance(node, ir.Bits):
-            parts = ", ".join(
-                f"{b.name!r}: " + ("0" if element else f"vals.get({path + (b.name,)!r}, 0)") for b in node.fields)
-            c(f"{slot} = {{{parts}}}")
-        elif isinstance(node, ir.Struct):
-            inner = self.code.tmp("s")
-            c(f"{inner} = {slot} = {{}}")
-            self.struct(node, inner, element)
-        elif isinstance(node, ir.Region):
-            self.leaf(path, name, node.inner, holder, element)
-        elif isinstance(node, ir.If):
-            c(f"if {self.roles.value_expr(node.cond)}:")
-            self.code.depth += 1
-            self.leaf(path, name, node.then, holder, element)
-            self.code.depth -= 1
-            c("else:")
-            c(f"    {slot} = None")
-        elif isinstance(node, ir.Switch):
-            key = self.code.tmp("key")
-            c(f"{key} = {self.roles.value_expr(node.key)}")
-            first = True
-            for value, case in node.cases:
-                c(f"{'if' if first else 'elif'} {key} == {value}:")
-                first = False
-                self.code.depth += 1
-                c(f"{slot} = None")
-                self.leaf(path, name, case, holder, element)
-                self.code.depth -= 1
-            c("else:" if not first else "if True:")
+        self.visit(node, path, name, holder, element, slot, get)
+
+    def visit_Const(self, node, path, name, holder, element, slot, get):
+        pass  # built by construct
+
+    visit_Padding = visit_Const
+
+    def visit_Extension(self, node, path, name, holder, element, slot, get):
+        c = self.code
+        c(f"{slot} = {naming.camel(node.kind)}.raw(vals.get({path!r}, b''))")
+
+    def visit_Int(self, node, path, name, holder, element, slot, get):
+        c = self.code
+        c(f"{slot} = {'0' if node.derived is not None or element else get}")
+
+    def visit_VarInt(self, node, path, name, holder, element, slot, get):
+        c = self.code
+        c(f"{slot} = {self.default(node) if element else get}")
+
+    visit_Bytes = visit_VarInt
+
+    visit_Array = visit_VarInt
+
+    def visit_Bits(self, node, path, name, holder, element, slot, get):
+        c = self.code
+        parts = ", ".join(
+            f"{b.name!r}: " + ("0" if element else f"vals.get({path + (b.name,)!r}, 0)") for b in node.fields)
+        c(f"{slot} = {{{parts}}}")
+
+    def visit_Struct(self, node, path, name, holder, element, slot, get):
+        c = self.code
+        inner = self.code.tmp("s")
+        c(f"{inner} = {slot} = {{}}")
+        self.struct(node, inner, element)
+
+    def visit_Region(self, node, path, name, holder, element, slot, get):
+        self.leaf(path, name, node.inner, holder, element)
+
+    def visit_If(self, node, path, name, holder, element, slot, get):
+        c = self.code
+        c(f"if {self.roles.value_expr(node.cond)}:")
+        self.code.depth += 1
+        self.leaf(path, name, node.then, holder, element)
+        self.code.depth -= 1
+        c("else:")
+        c(f"    {slot} = None")
+
+    def visit_Switch(self, node, path, name, holder, element, slot, get):
+        c = self.code
+        key = self.code.tmp("key")
+        c(f"{key} = {self.roles.value_expr(node.key)}")
+        first = True
+        for value, case in node.cases:
+            c(f"{'if' if first else 'elif'} {key} == {value}:")
+            first = False
             self.code.depth += 1
             c(f"{slot} = None")
-            if node.default is not None:
-                self.leaf(path, name, node.default, holder, element)
+            self.leaf(path, name, case, holder, element)
             self.code.depth -= 1
-        else:
-            raise TypeError(node)
+        c("else:" if not first else "if True:")
+        self.code.depth += 1
+        c(f"{slot} = None")
+        if node.default is not None:
+            self.leaf(path, name, node.default, holder, element)
+        self.code.depth -= 1
