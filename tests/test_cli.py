@@ -20,8 +20,8 @@ import pytest
 
 from codecgen import cli
 from codecgen.scaffold import scaffold
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 MESHRPC = str(ROOT / "protocols" / "meshrpc.py")
 AWESOMERPC = str(ROOT / "protocols" / "awesomerpc.py")
 FRAME_KEYS = {"message_type", "request_id", "response_status", "frame_size", "header_size", "body_size",

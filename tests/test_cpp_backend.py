@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import re
-from pathlib import Path
 
 import pytest
 
@@ -15,9 +14,8 @@ from codecgen.backends.cpp.format import clang_format, formatter
 from codecgen.cli import main
 from codecgen.frontend import load
 from codecgen.verify.values import random_frame
+from conftest import PROTOCOLS, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-PROTOCOLS = sorted(p for p in (ROOT / "protocols").glob("*.py") if not p.name.startswith("_"))
 
 
 @pytest.fixture(scope="module", params=PROTOCOLS, ids=lambda p: p.stem)

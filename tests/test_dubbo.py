@@ -18,7 +18,6 @@ import json
 import random
 import struct
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -30,8 +29,8 @@ from codecgen.verify.run import agree, cpp_decode, difference, python_decode
 from codecgen.verify.values import random_frame
 
 import dubbo_peer  # noqa: E402 - tests/ is on sys.path under pytest's rootdir conftest-less layout
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "protocols" / "dubbo.py"
 CORPUS = ROOT / "tests" / "corpus" / "dubbo"
 ENGINES = ("python", "cpp")

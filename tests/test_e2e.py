@@ -42,14 +42,13 @@ from codecgen.cli import main
 from codecgen.e2e import CLIENT, make_plan, manifests, sample_dockerfile
 from codecgen.e2e.cluster import aeraki_env, aeraki_sources, istioctl_from_archive, substitute
 from codecgen.e2e.tools import StepFailed
+from conftest import PROTOCOLS, ROOT
 
 try:  # tests/ may or may not become a package
     from tests.dockerd import busybox_image, dockerd  # noqa: F401  (fixtures)
 except ImportError:  # pragma: no cover
     from dockerd import busybox_image, dockerd  # type: ignore  # noqa: F401
 
-ROOT = Path(__file__).resolve().parent.parent
-PROTOCOLS = sorted(p for p in (ROOT / "protocols").glob("*.py") if not p.name.startswith("_"))
 IMAGE = "codecgen-test/mpp:e2e"
 
 

@@ -7,7 +7,6 @@ import importlib.util
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 from construct import Bytes, Int8ub, Int32ub, Prefixed, Rebuild, Struct, len_, this
@@ -18,8 +17,8 @@ from codecgen.backends import python as pyb
 from codecgen.cli import main
 from codecgen.errors import SpecError, UserError
 from codecgen.frontend import load, lower
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DUBBO = ROOT / "protocols" / "dubbo.py"
 
 TOY = '''

@@ -20,9 +20,8 @@ from codecgen.cli import main
 from codecgen.frontend import load
 from codecgen.fuzz.inputs import dictionary, make_input, parse_input, seeds
 from codecgen.output import write_tree
+from conftest import PROTOCOLS, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-PROTOCOLS = sorted(p for p in (ROOT / "protocols").glob("*.py") if not p.name.startswith("_"))
 SMOKE_SECONDS = "8"
 
 # Bugs pinned by a strict xfail elsewhere, which smoke runs look past (--ignore TEXT): message

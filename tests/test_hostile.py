@@ -42,9 +42,8 @@ from codecgen.fuzz import spans as sp
 from codecgen.hostmodel.native import NativeCrash
 from codecgen.verify.native import native_codec
 from codecgen.verify.values import random_frame
+from conftest import PROTOCOLS, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-PROTOCOLS = sorted(p for p in (ROOT / "protocols").glob("*.py") if not p.name.startswith("_"))
 DIRECTIONS = ("request", "response")
 FRAMES_PER_DIRECTION = 5
 

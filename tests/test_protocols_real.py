@@ -40,11 +40,11 @@ import pytest
 from codecgen.backends import python as pyb
 from codecgen.frontend import load
 from codecgen.ir import ErrorType
+from conftest import ROOT
 
 pytestmark = [pytest.mark.filterwarnings("ignore:read_text is deprecated"),  # kafka-python's schema loader
               pytest.mark.filterwarnings("ignore:open_text is deprecated")]
 
-ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
 PROTOCOLS = ("thrift", "thriftheader", "kafka", "modbus", "mqtt")
 IMMUTABLE = ("thrift", "kafka", "modbus", "mqtt")  # no mutable header in the layout

@@ -36,8 +36,8 @@ from codecgen.frontend import load_spec, lower
 from codecgen.spec import (ERROR_MESSAGE, REQUEST_ID, ErrorCode, ErrorType, FromMetadata, HeaderMap,
                            Heartbeat, MessageType, Protocol, When)
 from codecgen.verify.values import random_frame, random_values
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SPEC_FILES = sorted((ROOT / "protocols").glob("*.py"))
 RESPONSE_TYPES = ("Response", "Error", "Heartbeat")
 ROUND_TRIPS = 60  # random frames per protocol

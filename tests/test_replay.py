@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 
@@ -25,8 +24,8 @@ from scapy.utils import wrpcap, wrpcapng  # noqa: E402
 
 from codecgen.cli import main  # noqa: E402
 from codecgen.replay.tcp import read_streams  # noqa: E402
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
 REAL = ("thrift", "thriftheader", "kafka", "modbus", "mqtt")  # the captured corpora
 SPEC = {name: str(ROOT / "protocols" / f"{name}.py") for name in REAL}

@@ -6,14 +6,13 @@ import json
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from codecgen.errors import UserError
 from codecgen.sample import CheckFailed, Sample, SampleServer, call, proxy_checks
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 MESHRPC = str(ROOT / "protocols" / "meshrpc.py")
 AWESOMERPC = str(ROOT / "protocols" / "awesomerpc.py")
 

@@ -20,7 +20,6 @@ each other on random headers; this file checks them against the layout.
 from __future__ import annotations
 
 import struct
-from pathlib import Path
 
 import pytest
 
@@ -28,8 +27,8 @@ from codecgen import engines
 from codecgen.backends import python as pyb
 from codecgen.frontend import load
 from codecgen.ir import ErrorType
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ("python", "cpp")
 CALL, REPLY, EXCEPTION, ONEWAY = 1, 2, 3, 4
 # Kitex int keys (wire-formats §3.6, metakey.go)

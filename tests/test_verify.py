@@ -13,9 +13,8 @@ from codecgen.cli import main
 from codecgen.frontend import load
 from codecgen.hostmodel.build import compile_only
 from codecgen.output import write_tree
+from conftest import PROTOCOLS, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
-PROTOCOLS = sorted(p for p in (ROOT / "protocols").glob("*.py") if not p.name.startswith("_"))
 
 
 def _generate(spec: Path, out: Path) -> Path:
