@@ -110,3 +110,39 @@ def test_the_package_face_still_offers_the_spec_names():
     assert "BoundedVarInt" in dir(codecgen)
     with pytest.raises(AttributeError):
         codecgen.NoSuchName  # noqa: B018
+
+
+def _part(module: str) -> str:
+    """The part a module belongs to: codecgen.<part> (a top-level module is its own part)."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_no_module_reaches_into_another_parts_private_names():
+    import ast
+
+    problems = []
+    package = ROOT / "codecgen"
+    for file in sorted(package.rglob("*.py")):
+        module = "codecgen." + ".".join(file.relative_to(package).with_suffix("").parts)
+        module = module.removesuffix(".__init__")
+        tree = ast.parse(file.read_text())
+        aliases = {}  # local name -> module it names
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("codecgen"):
+                for alias in node.names:
+                    target = f"{node.module}.{alias.name}"
+                    aliases[alias.asname or alias.name] = target
+                    if alias.name.startswith("_") and not alias.name.startswith("__") \
+                            and _part(node.module) != _part(module):
+                        problems.append(f"{module}: from {node.module} import {alias.name}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("codecgen") and alias.asname:
+                        aliases[alias.asname] = alias.name
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                    and node.attr.startswith("_") and not node.attr.startswith("__"):
+                target = aliases.get(node.value.id)
+                if target and _part(target) != _part(module):
+                    problems.append(f"{module}: {node.value.id}.{node.attr} ({target})")
+    assert not problems, "\n".join(problems)

@@ -67,10 +67,10 @@ def preflight(target: Target, pins: E2EPins, proxy_image: str, base_url: Optiona
         client = engine.EngineClient(base_url=url, version="auto", timeout=10)
         client.ping()
     except Exception as exc:  # noqa: BLE001 - any failure to talk to the engine is the same problem
-        problems.append(engine._engine_problem(url, exc))
+        problems.append(engine.engine_problem(url, exc))
     else:
         try:
-            if not engine._image_present(client, proxy_image):
+            if not engine.image_present(client, proxy_image):
                 problems.append(f"proxy image {proxy_image}: not in the docker engine at {url}; build it "
                                 f"with `codecgen image build SPEC --tag {proxy_image}` (or docker pull it)")
         finally:

@@ -63,7 +63,7 @@ def check_present(tag: str, base_url: Optional[str] = None) -> None:
 
     client = engine.connect(base_url)
     try:
-        if not engine._image_present(client, tag):
+        if not engine.image_present(client, tag):
             raise UserError(f"--sample-image {tag}: not in the docker engine (drop --no-sample-build to build it)")
     finally:
         client.close()

@@ -70,19 +70,19 @@ def fuzzer_objects(codec_dir: Path, name: str, *, cache_dir: Path | None = None,
     plain = _flavor(tc, False, asan=asan)
     entry = _flavor(tc, False, f'-DCODECGEN_FUZZ_FACTORY="{factory}"', asan=asan)
     model_includes = [hb.MODEL_INCLUDE, hb.HARNESS_DIR]
-    digest = hb._model_digest()
-    jobs = hb._codec_jobs(instrumented, codec_dir, name, cache)
+    digest = hb.model_digest()
+    jobs = hb.codec_jobs(instrumented, codec_dir, name, cache)
     jobs += [(plain, src, model_includes, digest, cache) for src in (*HARNESS, *hb.MODEL_SOURCES)]
     jobs += [(entry, FUZZ_SOURCE, model_includes, digest, cache)]
     return tc, _compile_all(jobs)
 
 
 def _compile_all(jobs: list[tuple]) -> list[Path]:
-    """hb._compile_all, with clang's compile errors kept: clang deletes its output file when
+    """hb.compile_all, with clang's compile errors kept: clang deletes its output file when
     it fails, so hb._compile's cleanup (os.unlink of that file) raises FileNotFoundError and
     hides the CompileError. Recompile the failing job here to report the compiler's error."""
     try:
-        return hb._compile_all(jobs)
+        return hb.compile_all(jobs)
     except FileNotFoundError as exc:
         if ".tmp-" not in str(exc):
             raise
@@ -97,7 +97,7 @@ def _compile_all(jobs: list[tuple]) -> list[Path]:
                 if rewrite[0]:
                     output = output.replace(*rewrite)
                 raise hb.CompileError(source, command, output)
-    return hb._compile_all(jobs)
+    return hb.compile_all(jobs)
 
 
 def build_fuzzer(codec_dir: Path, name: str, *, cache_dir: Path | None = None,
@@ -111,11 +111,11 @@ def build_fuzzer(codec_dir: Path, name: str, *, cache_dir: Path | None = None,
     cache = Path(cache_dir) if cache_dir is not None else hb.default_cache_dir()
     tc, objects = fuzzer_objects(codec_dir, name, cache_dir=cache, compiler=compiler, asan=asan)
     link = _FUZZER_LINK if asan else _FAST_LINK
-    key = hb._digest(tc.version, *link, *(o.name for o in objects))
+    key = hb.content_digest(tc.version, *link, *(o.name for o in objects))
     binary = cache / "fuzz" / key / f"codecgen-fuzz-{name}"
     if binary.exists():
         return binary
-    tmp = hb._atomic_write_dir(binary.parent.parent)
+    tmp = hb.atomic_write_dir(binary.parent.parent)
     # The resolved path is `clang`: link as clang++ so the C++ sanitizer runtimes come along.
     command = [tc.path, "--driver-mode=g++", "-o", str(tmp / binary.name), *map(str, objects), *link]
     result = subprocess.run(command, capture_output=True, text=True)

@@ -260,13 +260,13 @@ class Run:
     # ------------------------------------------------------------------ findings
 
     def add_differential(self, case, difference, report=""):
-        from codecgen.fuzz.differential import _signature
+        from codecgen.fuzz.differential import difference_signature
         from codecgen.fuzz.findings import write_differential
 
         if any(text in difference for text in self.args.ignore):
             return
         with self.lock:
-            signature = _signature(difference)
+            signature = difference_signature(difference)
             if signature in self.signatures:
                 return
             self.signatures.add(signature)
@@ -289,10 +289,10 @@ class Run:
 
         if self.campaign is None:
             return
-        from codecgen.fuzz.differential import _signature
+        from codecgen.fuzz.differential import difference_signature
 
         for crash in list(self.campaign.crashes):
-            signature = _signature(crash.summary.split("CONTRACT VIOLATION:")[-1])
+            signature = difference_signature(crash.summary.split("CONTRACT VIOLATION:")[-1])
             if signature in self.crash_signatures or not crash.artifact.is_file():
                 continue
             self.crash_signatures.add(signature)
@@ -377,7 +377,7 @@ class Run:
         """--fast: run every corpus input once through the ASan+UBSan build."""
         import subprocess
 
-        from codecgen.fuzz.libfuzzer import Crash, _ARTIFACT
+        from codecgen.fuzz.libfuzzer import Crash, ARTIFACT
 
         artifacts = self.setup.work / "artifacts"
         command = [str(self.binary), "-runs=0", f"-artifact_prefix={artifacts}/", "-timeout=10",
@@ -389,7 +389,7 @@ class Run:
             self.errors.append("the ASan replay of the corpus took more than 600 s")
             return
         self.asan_replayed = True
-        found = _ARTIFACT.search(result.stderr)
+        found = ARTIFACT.search(result.stderr)
         if result.returncode != 0 and found:
             log = result.stderr
             self.campaign.crashes.append(Crash(Path(found.group(1)), _first_report_line(log) or

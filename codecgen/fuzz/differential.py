@@ -543,7 +543,7 @@ class Differential:
                     self.stats.corpus_replayed += 1
                 finding = compare(self.module, self.native, case)
                 if finding is not None:
-                    signature = _signature(finding.difference)
+                    signature = difference_signature(finding.difference)
                     if signature not in self.signatures:
                         self.signatures.add(signature)
                         self.stats.findings.append(finding)
@@ -554,7 +554,7 @@ class Differential:
                     return
 
 
-def _signature(text: str) -> str:
+def difference_signature(text: str) -> str:
     """A difference without its numbers and bytes, to report each kind of bug once."""
     import re
 

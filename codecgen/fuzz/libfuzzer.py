@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 _STATUS = re.compile(r"^#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+) corp: (\d+)/(\S+).*?exec/s: (\d+)")
-_ARTIFACT = re.compile(r"Test unit written to (\S+)")
+ARTIFACT = re.compile(r"Test unit written to (\S+)")
 _STAT = re.compile(r"^stat::(\w+):\s+(\d+)")
 _REPORT_LINES = ("CONTRACT VIOLATION", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                  "runtime error:", "ERROR: libFuzzer", "SUMMARY:", "ALARM: working on the last Unit",
@@ -62,7 +62,7 @@ class Worker:
             self.corpus = int(m.group(5))
             self.exec_per_s = int(m.group(7))
             return
-        m = _ARTIFACT.search(line)
+        m = ARTIFACT.search(line)
         if m:
             self.artifact = Path(m.group(1))
             return

@@ -157,7 +157,7 @@ class Flavor:
         return json.dumps([asdict(self.toolchain), self.compile_flags(), self.link_flags()])
 
 
-def _digest(*parts: str | bytes) -> str:
+def content_digest(*parts: str | bytes) -> str:
     h = hashlib.sha256()
     for part in parts:
         data = part.encode() if isinstance(part, str) else part
@@ -167,11 +167,11 @@ def _digest(*parts: str | bytes) -> str:
 
 
 def _tree_digest(files: list[Path], root: Path) -> str:
-    return _digest(*(f"{p.relative_to(root)}\0".encode() + p.read_bytes() for p in sorted(files)))
+    return content_digest(*(f"{p.relative_to(root)}\0".encode() + p.read_bytes() for p in sorted(files)))
 
 
 @functools.lru_cache(maxsize=None)
-def _model_digest() -> str:
+def model_digest() -> str:
     """All model and harness headers: a change to any of them rebuilds everything."""
     headers = [p for p in MODEL_INCLUDE.rglob("*") if p.is_file()]
     headers += sorted(HARNESS_DIR.glob("*.h"))
@@ -182,7 +182,7 @@ def _codec_files(codec_dir: Path) -> list[Path]:
     return sorted(p for p in codec_dir.rglob("*") if p.is_file() and p.suffix in _CODEC_SUFFIXES)
 
 
-def _atomic_write_dir(parent: Path) -> Path:
+def atomic_write_dir(parent: Path) -> Path:
     parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=".tmp-", dir=parent))
 
@@ -194,9 +194,9 @@ def _stage(codec_dir: Path, name: str, cache: Path) -> tuple[Path, Path]:
         message = config_message_name(proto.read_text())
     else:
         message = "".join(part.capitalize() for part in name.split("_")) + "Codec"
-    stage = cache / "stage" / _digest(str(codec_dir), name, message, _model_digest())
+    stage = cache / "stage" / content_digest(str(codec_dir), name, message, model_digest())
     if not stage.exists():
-        tmp = _atomic_write_dir(stage.parent)
+        tmp = atomic_write_dir(stage.parent)
         link = tmp / "tree" / "src" / "application_protocols" / name
         link.parent.mkdir(parents=True)
         link.symlink_to(codec_dir, target_is_directory=True)
@@ -212,7 +212,7 @@ def _compile(flavor: Flavor, source: Path, includes: list[Path], deps: str, cach
              rewrite: tuple[str, str] = ("", "")) -> Path:
     """Compile one source to a cached object; ``rewrite`` maps a staged path back to the
     codec directory in error messages."""
-    key = _digest(flavor.identity(), str(source), source.read_bytes(), deps,
+    key = content_digest(flavor.identity(), str(source), source.read_bytes(), deps,
                   *(str(p) for p in includes))
     obj = cache / "obj" / f"{key}.o"
     if obj.exists():
@@ -233,19 +233,19 @@ def _compile(flavor: Flavor, source: Path, includes: list[Path], deps: str, cach
     return obj
 
 
-def _compile_all(jobs: list[tuple]) -> list[Path]:
+def compile_all(jobs: list[tuple]) -> list[Path]:
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         futures = [pool.submit(_compile, *job) for job in jobs]
         return [f.result() for f in futures]  # re-raises the first CompileError in order
 
 
-def _codec_jobs(flavor: Flavor, codec_dir: Path, name: str, cache: Path):
+def codec_jobs(flavor: Flavor, codec_dir: Path, name: str, cache: Path):
     codec_dir = Path(codec_dir).resolve()
     if not codec_dir.is_dir():
         raise FileNotFoundError(f"codec directory {codec_dir} does not exist")
     tree, gen = _stage(codec_dir, name, cache)
     files = _codec_files(codec_dir)
-    deps = _digest(_model_digest(), _tree_digest(files, codec_dir))
+    deps = content_digest(model_digest(), _tree_digest(files, codec_dir))
     sources = [p for p in files if p.suffix in {".cc", ".cpp"}]
     for required in (f"{name}_codec.cc", "config.cc"):
         if not (codec_dir / required).exists():
@@ -288,15 +288,15 @@ def build_harness(codec_dir: Path, name: str, *, compiler: str = "g++", std: str
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     tc = toolchain(compiler)
     flavor = Flavor(tc, std, sanitize, target, "-O1" if sanitize else "-O2")
-    model_jobs = [(flavor, src, [MODEL_INCLUDE, HARNESS_DIR], _model_digest(), cache)
+    model_jobs = [(flavor, src, [MODEL_INCLUDE, HARNESS_DIR], model_digest(), cache)
                   for src in (*MODEL_SOURCES, *HARNESS_SOURCES)]
-    objects = _compile_all(_codec_jobs(flavor, codec_dir, name, cache) + model_jobs)
+    objects = compile_all(codec_jobs(flavor, codec_dir, name, cache) + model_jobs)
 
-    key = _digest(flavor.identity(), *(o.name for o in objects))
+    key = content_digest(flavor.identity(), *(o.name for o in objects))
     library = cache / "lib" / key / f"libcodecgen-{name}.so"
     if library.exists():
         return library
-    tmp = _atomic_write_dir(library.parent.parent)
+    tmp = atomic_write_dir(library.parent.parent)
     command = [tc.path, "-shared", "-o", str(tmp / library.name), *map(str, objects),
                *flavor.link_flags()]
     result = subprocess.run(command, capture_output=True, text=True)
@@ -323,4 +323,4 @@ def compile_only(codec_dir: Path, name: str, compiler: str = "g++", std: str = "
     """
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     flavor = Flavor(toolchain(compiler), std, False, target, "-O2")
-    return _compile_all(_codec_jobs(flavor, codec_dir, name, cache))
+    return compile_all(codec_jobs(flavor, codec_dir, name, cache))

@@ -79,7 +79,7 @@ def connect(base_url: Optional[str] = None, timeout: Optional[int] = 60) -> Engi
     try:
         return EngineClient(base_url=url, version="auto", timeout=timeout)
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-        raise UserError(_engine_problem(url, exc)) from None
+        raise UserError(engine_problem(url, exc)) from None
 
 
 # --------------------------------------------------------------------------- Dockerfile
@@ -224,7 +224,7 @@ def registry_unreachable(registry: str, timeout: float = 3.0) -> Optional[str]:
 # --------------------------------------------------------------------------- preflight
 
 
-def _engine_problem(url: str, exc: Optional[BaseException]) -> str:
+def engine_problem(url: str, exc: Optional[BaseException]) -> str:
     parsed = urlparse(url)
     local = parsed.scheme in ("unix", "")
     text = str(exc).lower() if exc is not None else ""
@@ -244,7 +244,7 @@ def _engine_problem(url: str, exc: Optional[BaseException]) -> str:
             f"or point --docker-host / DOCKER_HOST at a running engine")
 
 
-def _image_present(client: EngineClient, ref: str) -> bool:
+def image_present(client: EngineClient, ref: str) -> bool:
     candidates = [ref]
     if "@" in ref:
         name, digest = ref.split("@", 1)
@@ -313,11 +313,11 @@ def preflight(dockerfile: str, base_url: Optional[str] = None, *,
         client = EngineClient(base_url=url, version="auto", timeout=10)
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-        return [_engine_problem(url, exc)]
+        return [engine_problem(url, exc)]
     problems: List[str] = []
     try:
         for ref in info.base_images():
-            if _image_present(client, ref):
+            if image_present(client, ref):
                 continue
             registry = registry_of(ref)
             why = registry_unreachable(registry, registry_timeout)

@@ -118,10 +118,10 @@ class Sample:
         return value
 
     def _node(self, path):
-        return pyb._node(self.proto, path)
+        return pyb.node_at(self.proto, path)
 
     def _convert(self, path, text: str, key: str):
-        node = self._node(path)
+        node = self.node_at(path)
         if isinstance(node, ir.Bytes):
             return text.encode()
         names = dict(getattr(node, "enum", ()))
@@ -133,7 +133,7 @@ class Sample:
             raise UserError(f"--key {key}={text}: {ir.dotted(path)} is an integer field") from None
 
     def _fit(self, path, value: int) -> int:
-        bits, _, _, signed = pyb._int_bounds(self._node(path))
+        bits, _, _, signed = pyb.int_bounds(self.node_at(path))
         return self.module._fit(value, bits, signed)
 
     # ------------------------------------------------------------------ responses
@@ -344,7 +344,7 @@ def probe_plan(proto: ir.ProtocolIR, key: Optional[str] = None,
     if len(values) != 2 or values[0] == values[1] or not all(values):
         raise UserError(f"--values wants two different non-empty values, got {list(values)}")
     unrouted = "codecgen-no-route"
-    node = pyb._node(proto, by_key[key].path) if key in by_key else None
+    node = pyb.node_at(proto, by_key[key].path) if key in by_key else None
     text = isinstance(node, ir.Bytes) or (isinstance(node, ir.ExtOutput) and node.text)
     if node is not None and not text:
         names = [name for name, _ in getattr(node, "enum", ()) or () if name not in values]

@@ -26,12 +26,12 @@ from codecgen.version import __version__
 
 
 def _names(path: ir.Path, proto: ir.ProtocolIR) -> str:
-    node = _node(proto, path)
+    node = node_at(proto, path)
     enum = getattr(node, "enum", ())
     return repr({v: k for k, v in enum}) if enum else "None"
 
 
-def _node(proto: ir.ProtocolIR, path: ir.Path):
+def node_at(proto: ir.ProtocolIR, path: ir.Path):
     found = ir.find_output(proto.frame, path)
     if found is not None:
         return found[1]
@@ -45,7 +45,7 @@ def _node(proto: ir.ProtocolIR, path: ir.Path):
     raise KeyError(path)
 
 
-def _int_bounds(node) -> tuple[int, int, int, bool]:
+def int_bounds(node) -> tuple[int, int, int, bool]:
     """(bits, lo, hi, signed) of an integer-valued node."""
     if isinstance(node, ir.Int):
         return node.type.bits, node.type.min_value, node.type.max_value, node.type.signed
@@ -59,10 +59,10 @@ def _reply(proto: ir.ProtocolIR, reply) -> str:
         return "None"
     rows = []
     for path, value in reply.values:
-        node = _node(proto, path)
+        node = node_at(proto, path)
         kind = value.kind.value
         if value.kind is ir.ValueKind.REQUEST_ID:
-            bits, _, _, signed = _int_bounds(node)
+            bits, _, _, signed = int_bounds(node)
             rows.append((path, kind, None, (bits, signed)))
         elif value.kind is ir.ValueKind.ERROR_CODE:
             rows.append((path, kind, tuple(code for _, code in value.codes), None))
@@ -72,7 +72,7 @@ def _reply(proto: ir.ProtocolIR, reply) -> str:
             if isinstance(node, ir.Bytes):
                 rows.append((path, kind, value.literal, (value.key.encode(), None, None)))
             else:
-                _, lo, hi, _ = _int_bounds(node)
+                _, lo, hi, _ = int_bounds(node)
                 rows.append((path, kind, value.literal, (value.key.encode(), lo, hi)))
         else:
             rows.append((path, kind, value.literal, None))
@@ -82,11 +82,11 @@ def _reply(proto: ir.ProtocolIR, reply) -> str:
 def _fixed_headers(proto: ir.ProtocolIR) -> str:
     out = {}
     for fh in proto.roles.fixed_headers:
-        node = _node(proto, fh.path)
+        node = node_at(proto, fh.path)
         if isinstance(node, ir.Bytes):
             out[fh.key.encode()] = (fh.path, False, None, None)
         else:
-            _, lo, hi, _ = _int_bounds(node)
+            _, lo, hi, _ = int_bounds(node)
             out[fh.key.encode()] = (fh.path, True, lo, hi)
     return repr(out)
 
