@@ -32,11 +32,11 @@ BENCH_MAIN = Path(__file__).with_name("codec_bench.cc")
 
 def build_bench(codec_dir: Path, name: str, cache: Path) -> Path:
     flavor = B.Flavor(B.toolchain("g++"), "c++17", False, "1.4.2", "-O2")
-    jobs = B._codec_jobs(flavor, codec_dir, name, cache)
+    jobs = B.codec_jobs(flavor, codec_dir, name, cache)
     includes = [B.MODEL_INCLUDE, B.HARNESS_DIR]
     extra = [B.HARNESS_DIR / "metadata_impl.cc", *B.MODEL_SOURCES, BENCH_MAIN]
-    jobs += [(flavor, src, includes, B._model_digest(), cache) for src in extra]
-    objects = B._compile_all(jobs)
+    jobs += [(flavor, src, includes, B.model_digest(), cache) for src in extra]
+    objects = B.compile_all(jobs)
     exe = cache / f"bench-{name}-{abs(hash(tuple(str(o) for o in objects)))}"
     subprocess.run([flavor.toolchain.path, "-o", str(exe), *map(str, objects)], check=True)
     return exe

@@ -29,7 +29,7 @@ from codecgen.backends import python as pyb
 from codecgen.frontend import load
 from codecgen.fuzz.build import build_fuzzer, build_trivial_fuzzer
 from codecgen.fuzz.inputs import dictionary, dictionary_text, seeds
-from codecgen.verify.native import generated_codec_dir
+from codecgen.engines.native import generated_codec_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 # Known bugs would end a run at once (message texts, see CODECGEN_FUZZ_IGNORE); none open now.

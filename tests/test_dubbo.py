@@ -60,7 +60,7 @@ class _Serialized:
 
 @pytest.fixture(scope="module")
 def native(proto):
-    from codecgen.verify.native import native_codec
+    from codecgen.engines.native import native_codec
 
     codec = native_codec(proto)
     yield _Serialized(codec)
@@ -296,7 +296,7 @@ def test_long_error_message_is_chunked_alike(proto, native):
 
 
 def test_decode_does_not_copy_a_large_body(proto):
-    from codecgen.verify.native import native_codec
+    from codecgen.engines.native import native_codec
     from codecgen.ext.hessian2 import Writer
 
     w = Writer()

@@ -221,7 +221,7 @@ def test_target_decode_loop_agrees_with_the_harness(spec, tmp_path):
 
     from codecgen.backends import python as pyb
     from codecgen.fuzz.build import build_fuzzer
-    from codecgen.verify.native import generated_codec_dir
+    from codecgen.engines.native import generated_codec_dir
 
     proto = load(spec)
     binary = build_fuzzer(generated_codec_dir(proto), proto.name)

@@ -4,7 +4,7 @@ Each rule runs against every protocol in protocols/ it applies to (found by trac
 frames with codecgen.fuzz.spans), and against small specs built here for the cases no shipped
 protocol has (u64 sums, negative signed lengths, nested regions, shifts, huge counts). The
 Python engine is the reference codec (``backends.python.load(proto)``), the C++ engine the
-generated codec compiled with ASan+UBSan into the harness (``verify.native.native_codec``),
+generated codec compiled with ASan+UBSan into the harness (``engines.native.native_codec``),
 run in a worker so that a sanitizer report fails the test instead of the session.
 
 Rules (issue 5):
@@ -40,7 +40,7 @@ from codecgen.errors import SpecError
 from codecgen.frontend import load, lower
 from codecgen.fuzz import spans as sp
 from codecgen.hostmodel.native import NativeCrash
-from codecgen.verify.native import native_codec
+from codecgen.engines.native import native_codec
 from codecgen.verify.values import random_frame
 from conftest import PROTOCOLS, ROOT
 

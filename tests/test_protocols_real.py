@@ -71,7 +71,7 @@ def protos():
 
 @pytest.fixture(scope="module")
 def natives(protos):
-    from codecgen.verify.native import native_codec
+    from codecgen.engines.native import native_codec
 
     codecs = {}
 
@@ -87,15 +87,11 @@ def natives(protos):
 
 def decode(protos, natives, name, data, direction, engine):
     """(frames as `codecgen decode` JSON, bytes held, error) for one direction's bytes."""
-    from codecgen.replay.decode import Engine
+    from codecgen.engines import Engine
 
-    runner = Engine.__new__(Engine)
-    runner.proto, runner.name = protos[name], engine
-    runner._native = natives(name) if engine == "cpp" else None
-    if engine == "python":
-        runner._module = pyb.load(protos[name])
+    runner = Engine(protos[name], engine, native=natives(name) if engine == "cpp" else None)
     result = runner.decode(bytes(data), direction)
-    return [f for _, f in result.frames], result.held, result.error
+    return result.frames, result.held, result.error
 
 
 def summary(frame: dict) -> tuple:

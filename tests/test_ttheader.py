@@ -42,7 +42,7 @@ def proto():
 
 @pytest.fixture(scope="module")
 def native(proto):
-    from codecgen.verify.native import native_codec
+    from codecgen.engines.native import native_codec
 
     codec = native_codec(proto)
     yield codec

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codecgen.hostmodel import build as hb
+from codecgen.verify.fixtures import cpp_header
 
 FUZZ_DIR = hb.MODEL_ROOT / "fuzz"
 FUZZ_SOURCE = FUZZ_DIR / "codec_fuzzer.cc"
@@ -71,10 +72,27 @@ def fuzzer_objects(codec_dir: Path, name: str, *, cache_dir: Path | None = None,
     entry = _flavor(tc, False, f'-DCODECGEN_FUZZ_FACTORY="{factory}"', asan=asan)
     model_includes = [hb.MODEL_INCLUDE, hb.HARNESS_DIR]
     digest = hb.model_digest()
+    fixtures = _fixtures_dir(cache)
     jobs = hb.codec_jobs(instrumented, codec_dir, name, cache)
     jobs += [(plain, src, model_includes, digest, cache) for src in (*HARNESS, *hb.MODEL_SOURCES)]
-    jobs += [(entry, FUZZ_SOURCE, model_includes, digest, cache)]
+    jobs += [(entry, FUZZ_SOURCE, [fixtures, *model_includes], hb.content_digest(digest, fixtures.name), cache)]
     return tc, _compile_all(jobs)
+
+
+def _fixtures_dir(cache: Path) -> Path:
+    """A folder holding ``codec_fuzzer_fixtures.h`` (from codecgen.verify.fixtures), named by
+    its content so the entry point's cache key follows the table."""
+    text = cpp_header()
+    folder = cache / "fuzz-fixtures" / hb.content_digest(text)[:16]
+    header = folder / "codec_fuzzer_fixtures.h"
+    if not header.is_file():
+        tmp = hb.atomic_write_dir(folder.parent)
+        (tmp / header.name).write_text(text)
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # written concurrently by someone else
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
 
 
 def _compile_all(jobs: list[tuple]) -> list[Path]:

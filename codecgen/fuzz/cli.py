@@ -97,7 +97,7 @@ class Setup:
 def _prepare(args) -> Setup:
     from codecgen.backends import python as pyb
     from codecgen.frontend import load
-    from codecgen.verify.native import codec_folder
+    from codecgen.engines.native import codec_folder
 
     if args.time <= 0:
         raise UserError("--time must be a positive number of seconds")
@@ -147,20 +147,9 @@ def _build_fuzzer(setup: Setup, asan: bool = True) -> Path:
 def _native(setup: Setup, sanitize: bool, target: Optional[str]):
     """The C++ codec for the differential: a worker process (a crash ends only the worker);
     with sanitizers when libFuzzer does not run them already."""
-    from codecgen.hostmodel.build import CompileError
-    from codecgen.hostmodel.native import NativeCodec
-    from codecgen.pins import get_target
-    from codecgen.verify.native import cpp_build
+    from codecgen.engines.native import native_codec
 
-    try:
-        library = cpp_build(setup.folder, setup.proto.name, compiler="g++", std="c++17",
-                            sanitize=sanitize, target=get_target(target).name)
-    except CompileError as exc:
-        first = str(exc).strip().splitlines()
-        raise UserError(f"{setup.folder}: the codec does not compile: {first[0] if first else exc}") from None
-    except FileNotFoundError as exc:
-        raise UserError(f"g++ is not installed ({exc})") from None
-    return NativeCodec(library, isolate=True)
+    return native_codec(setup.proto, setup.folder, target=target, sanitize=sanitize, isolate=True)
 
 
 def _write_seeds(setup: Setup, rng: random.Random) -> tuple[Path, Path, int]:
@@ -195,7 +184,7 @@ def _lane_child(spec, codec_dir, target, sanitize, seed, seconds, corpus, queue,
     from codecgen.backends import python as pyb
     from codecgen.frontend import load
     from codecgen.fuzz.differential import Differential
-    from codecgen.verify.native import codec_folder
+    from codecgen.engines.native import codec_folder
 
     proto = load(spec)
     module = pyb.load(proto)

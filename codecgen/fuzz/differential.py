@@ -23,8 +23,9 @@ from typing import Callable, Optional
 
 from codecgen import ir
 from codecgen.fuzz import spans as sp
-from codecgen.fuzz.inputs import ERROR_MESSAGES, FIXED_MUTATIONS, FRAMEWORK_KEYS, parse_input
+from codecgen.fuzz.inputs import parse_input
 from codecgen.hostmodel.native import NativeCrash
+from codecgen.verify.fixtures import ERROR_MESSAGES, FIXED_MUTATIONS, FRAMEWORK_KEYS
 from codecgen.verify.run import agree, cpp_outcome, difference, minimize, python_outcome
 
 STRATEGIES = {  # name: weight

@@ -16,20 +16,10 @@ from typing import Optional
 from codecgen import ir
 from codecgen.ir.facts import facts
 from codecgen.ir.walk import NodeVisitor
+from codecgen.verify.fixtures import ERROR_MESSAGES, FIXED_MUTATIONS, FRAMEWORK_KEYS
 
 EXTRA_NONE = "none"
 EXTRAS = ("encode", "error", "heartbeat")
-ERROR_MESSAGES = ("no route", "", "cluster x not found: \u00fc", "m" * 320)
-FIXED_MUTATIONS = (
-    {"x-request-id": "0f1e2d3c-0000-4000-8000-abcdefabcdef"},
-    {"x-envoy-peer-metadata": "dropped", "x-meta-protocol-foo": "dropped"},
-    {"foo1": "bar1", "x-b3-traceid": "463ac35c9f6413ad"},
-    {"k" * 40: "v" * 200},
-)
-# Keys meta-protocol-proxy reserves (a codec must never publish them) and keys Envoy adds.
-FRAMEWORK_KEYS = ("x-meta-protocol-real-server-address", "x-meta-protocol-application-protocol",
-                  "x-request-id", "x-client-trace-id", "x-envoy-force-trace",
-                  "x-envoy-peer-metadata", "x-b3-traceid")
 
 
 @dataclass

@@ -46,7 +46,7 @@ def _endpoint(ep) -> str:
 
 def replay(spec: str, pcap: str, port=None, engine: str = "python", codec_dir=None, out=None) -> int:
     from codecgen.frontend import load
-    from codecgen.replay.decode import Engine
+    from codecgen.engines import Engine
     from codecgen.replay.tcp import read_streams
 
     out = out or sys.stdout
@@ -66,7 +66,7 @@ def replay(spec: str, pcap: str, port=None, engine: str = "python", codec_dir=No
                 data = assembled.data
                 summary["bytes"] += len(data)
                 result = runner.decode(data, direction)
-                for offset, fields in result.frames:
+                for offset, fields in zip(result.offsets, result.frames):
                     obj = {"stream": stream.index, "direction": direction, "offset": offset,
                            "time": assembled.time_at(offset + fields["frame_size"] - 1)}
                     obj.update(fields)

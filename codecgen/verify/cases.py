@@ -21,21 +21,18 @@ import random
 from typing import Iterator
 
 from codecgen import ir
+from codecgen.verify.fixtures import ERROR_MESSAGES, FIXED_MUTATIONS
 from codecgen.verify.values import random_frame
 
-ERROR_MESSAGES = ["no route", "", "cluster x not found: ünïcode", "m" * 300]
-FILTERED_KEYS = ["x-envoy-peer-metadata", "x-envoy-peer-metadata-id", "x-meta-protocol-foo"]
 
 
 def _mutations(rng: random.Random, known_keys: list[str]) -> Iterator[dict]:
-    yield {"x-request-id": "0f1e2d3c-0000-4000-8000-abcdefabcdef"}
-    yield {k: "dropped" for k in FILTERED_KEYS}
-    yield {"foo1": "bar1", "x-b3-traceid": "463ac35c9f6413ad", FILTERED_KEYS[0]: "e30="}
+    yield from (dict(m) for m in FIXED_MUTATIONS[:3])
     if known_keys:
         key = rng.choice(known_keys)
         yield {key.upper(): "changed", "x-new": "1"}
         yield {key: ""}
-    yield {"k" * 40: "v" * 200}
+    yield dict(FIXED_MUTATIONS[3])
 
 
 def length_fields(proto: ir.ProtocolIR) -> list[tuple[int, int]]:

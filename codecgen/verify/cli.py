@@ -53,7 +53,7 @@ def verify_main(args: argparse.Namespace) -> int:
     from codecgen.backends import python as pyb
     from codecgen.frontend import load
     from codecgen.verify.cases import CaseMaker
-    from codecgen.verify.native import native_codec
+    from codecgen.engines.native import native_codec
     from codecgen.verify.run import case_from_json, difference, run_cases, write_reproducer
 
     if args.cases < 1:

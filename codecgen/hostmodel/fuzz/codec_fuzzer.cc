@@ -54,6 +54,7 @@
 #include <string_view>
 #include <vector>
 
+#include "codec_fuzzer_fixtures.h" // generated from codecgen/verify/fixtures.py by fuzz/build.py
 #include "decode_loop.h"
 #include "driver.h"
 #include "envoy/common/exception.h"
@@ -104,9 +105,9 @@ std::string hexPrefix(std::string_view data, size_t limit = 48) {
   return out;
 }
 
-// The framework's decode loop (ConnectionManager::onData) with the checks of the harness's
-// DecodeLoop (decode_loop.cc: keep the two in step), for the decode runs every input makes. It
-// allocates less per input, which is most of what an input costs under ASan: the connection
+// The framework's decode loop (ConnectionManager::onData) for the decode runs every input makes:
+// the harness's decodeAll (decode_loop.cc, the one implementation of the contract's checks) over
+// a connection buffer kept across inputs. It allocates less per input, which is most of what an input costs under ASan: the connection
 // buffer is reused, and each read arrives as one slice of exactly its size instead of a 16 KiB
 // slice (so ASan also catches a codec reading a raw slice past the bytes received). Bytes the
 // codec itself produced (encode, onError) are decoded with DecodeLoop itself.
@@ -142,87 +143,11 @@ public:
   uint64_t pending() const { return consumed_since_done_; }
 
 private:
-  void run() {
-    while (true) {
-      auto metadata = std::make_unique<MetadataImpl>();
-      metadata->setMessageType(direction_ == Direction::Request ? Mpp::MessageType::Request
-                                                                : Mpp::MessageType::Response);
-      const uint64_t before = buffer_.length();
-      const Mpp::DecodeStatus status = codec_->decode(buffer_, *metadata);
-      const uint64_t after = buffer_.length();
-      if (after > before) {
-        throw ContractViolation("decode added " + std::to_string(after - before) +
-                                " bytes to the connection buffer");
-      }
-      consumed_since_done_ += before - after;
-      if (status == Mpp::DecodeStatus::WaitForData) {
-        if (metadata->originMessage().length() != 0) {
-          throw ContractViolation(
-              "decode returned WaitForData but moved " +
-              std::to_string(metadata->originMessage().length()) +
-              " bytes into originMessage() of a metadata the framework discards");
-        }
-        return;
-      }
-      if (status != Mpp::DecodeStatus::Done) {
-        throw ContractViolation("decode returned an invalid DecodeStatus " +
-                                std::to_string(static_cast<int>(status)));
-      }
-      if (consumed_since_done_ == 0) {
-        throw ContractViolation(
-            "decode returned Done without consuming any bytes (the framework would loop forever)");
-      }
-      if (metadata->originMessage().length() != consumed_since_done_) {
-        throw ContractViolation("bytes not conserved: decode consumed " +
-                                std::to_string(consumed_since_done_) +
-                                " bytes for this frame but originMessage() holds " +
-                                std::to_string(metadata->originMessage().length()));
-      }
-      checkFrame(*metadata);
-      frames_.push_back(std::move(metadata));
-      consumed_since_done_ = 0;
-      if (buffer_.length() == 0) {
-        return;
-      }
-    }
-  }
-
-  void checkFrame(const MetadataImpl& metadata) const {
-    const int type = static_cast<int>(metadata.getMessageType());
-    if (type < static_cast<int>(Mpp::MessageType::Request) ||
-        type > static_cast<int>(Mpp::MessageType::Error)) {
-      throw ContractViolation("decode set an invalid MessageType " + std::to_string(type));
-    }
-    if (direction_ == Direction::Response &&
-        (metadata.getMessageType() == Mpp::MessageType::Request ||
-         metadata.getMessageType() == Mpp::MessageType::Oneway)) {
-      throw ContractViolation("a response-direction decode produced MessageType " +
-                              std::to_string(type) +
-                              " (the framework asserts Response or Error on the upstream side)");
-    }
-    const int status = static_cast<int>(metadata.getResponseStatus());
-    if (status != 0 && status != 1) {
-      throw ContractViolation("decode set an invalid ResponseStatus " + std::to_string(status));
-    }
-    for (const auto& entry : metadata.putStrings()) {
-      std::string key = entry.first;
-      std::transform(key.begin(), key.end(), key.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      for (const std::string* reserved :
-           {&Mpp::ReservedHeaders::RealServerAddress, &Mpp::ReservedHeaders::ApplicationProtocol,
-            &Mpp::ReservedHeaders::RequestUUID, &Mpp::ReservedHeaders::ClientTraceId,
-            &Mpp::ReservedHeaders::EnvoyForceTrace}) {
-        if (key == *reserved) {
-          throw ContractViolation("decode wrote the framework-reserved key '" + entry.first + "'");
-        }
-      }
-    }
-  }
+  void run() { decodeAll(*codec_, direction_, buffer_, consumed_since_done_, frames_); }
 
   Mpp::Codec* codec_{nullptr};
   Direction direction_{Direction::Request};
   Envoy::Buffer::OwnedImpl buffer_;
-  Envoy::Buffer::OwnedImpl staging_;
   uint64_t consumed_since_done_{0};
   std::vector<std::unique_ptr<MetadataImpl>> frames_;
 };
@@ -402,13 +327,6 @@ int directionOf(Mpp::MessageType type) {
   }
 }
 
-const char* const kMessages[] = {"no route", "", "cluster x not found: \xc3\xbc",
-                                 "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm"
-                                 "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm"
-                                 "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm"
-                                 "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm"
-                                 "mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm"};
-
 Mpp::Mutation mutationFor(uint8_t control, uint8_t param, MetadataImpl& frame) {
   if ((control & 0x80) != 0 && !frame.putStrings().empty()) {
     std::string key = frame.putStrings().front().first;
@@ -419,16 +337,7 @@ Mpp::Mutation mutationFor(uint8_t control, uint8_t param, MetadataImpl& frame) {
     }
     return {{key, "changed"}, {"x-new", "1"}};
   }
-  switch ((param >> 4) & 3) {
-  case 0:
-    return {{"x-request-id", "0f1e2d3c-0000-4000-8000-abcdefabcdef"}};
-  case 1:
-    return {{"x-envoy-peer-metadata", "dropped"}, {"x-meta-protocol-foo", "dropped"}};
-  case 2:
-    return {{"foo1", "bar1"}, {"x-b3-traceid", "463ac35c9f6413ad"}};
-  default:
-    return {{std::string(40, 'k'), std::string(200, 'v')}};
-  }
+  return CodecgenFuzzFixtures::kMutations[(param >> 4) & 3];
 }
 
 void extra(uint8_t control, uint8_t param, Run& run, Direction direction) {
@@ -437,7 +346,7 @@ void extra(uint8_t control, uint8_t param, Run& run, Direction direction) {
     return;
   }
   const int error_type = param % 6;
-  const std::string message = kMessages[(param >> 1) & 3];
+  const std::string& message = CodecgenFuzzFixtures::kMessages[(param >> 1) & 3];
   const bool last = (control & 0x40) != 0;
   if (kind == 6 && last) {
     const Call call{"onError", -1, {}};

@@ -11,24 +11,28 @@ void DecodeLoop::feed(std::string_view chunk) {
     return; // no read event
   }
   buffer_.add(chunk);
-  run();
+  decodeAll(codec_, direction_, buffer_, consumed_since_done_, frames_, &copied_);
 }
 
-void DecodeLoop::run() {
+void decodeAll(Mpp::Codec& codec, Direction direction, Envoy::Buffer::Instance& buffer,
+               uint64_t& consumed_since_done, std::vector<std::unique_ptr<MetadataImpl>>& frames,
+               uint64_t* copied) {
   while (true) {
     auto metadata = std::make_unique<MetadataImpl>();
-    metadata->setMessageType(direction_ == Direction::Request ? Mpp::MessageType::Request
-                                                              : Mpp::MessageType::Response);
-    const uint64_t before = buffer_.length();
+    metadata->setMessageType(direction == Direction::Request ? Mpp::MessageType::Request
+                                                             : Mpp::MessageType::Response);
+    const uint64_t before = buffer.length();
     const uint64_t copied_before = Envoy::Buffer::HostModel::bytesCopied();
-    const Mpp::DecodeStatus status = codec_.decode(buffer_, *metadata);
-    copied_ += Envoy::Buffer::HostModel::bytesCopied() - copied_before;
-    const uint64_t after = buffer_.length();
+    const Mpp::DecodeStatus status = codec.decode(buffer, *metadata);
+    if (copied != nullptr) {
+      *copied += Envoy::Buffer::HostModel::bytesCopied() - copied_before;
+    }
+    const uint64_t after = buffer.length();
     if (after > before) {
       throw ContractViolation("decode added " + std::to_string(after - before) +
                               " bytes to the connection buffer");
     }
-    consumed_since_done_ += before - after;
+    consumed_since_done += before - after;
     if (status == Mpp::DecodeStatus::WaitForData) {
       if (metadata->originMessage().length() != 0) {
         throw ContractViolation(
@@ -42,32 +46,32 @@ void DecodeLoop::run() {
       throw ContractViolation("decode returned an invalid DecodeStatus " +
                               std::to_string(static_cast<int>(status)));
     }
-    if (consumed_since_done_ == 0) {
+    if (consumed_since_done == 0) {
       throw ContractViolation(
           "decode returned Done without consuming any bytes (the framework would loop forever)");
     }
-    if (metadata->originMessage().length() != consumed_since_done_) {
+    if (metadata->originMessage().length() != consumed_since_done) {
       throw ContractViolation("bytes not conserved: decode consumed " +
-                              std::to_string(consumed_since_done_) +
+                              std::to_string(consumed_since_done) +
                               " bytes for this frame but originMessage() holds " +
                               std::to_string(metadata->originMessage().length()));
     }
-    checkFrame(*metadata);
-    frames_.push_back(std::move(metadata));
-    consumed_since_done_ = 0;
-    if (buffer_.length() == 0) {
+    checkFrame(*metadata, direction);
+    frames.push_back(std::move(metadata));
+    consumed_since_done = 0;
+    if (buffer.length() == 0) {
       return;
     }
   }
 }
 
-void DecodeLoop::checkFrame(const MetadataImpl& metadata) const {
+void checkFrame(const MetadataImpl& metadata, Direction direction) {
   const int type = static_cast<int>(metadata.getMessageType());
   if (type < static_cast<int>(Mpp::MessageType::Request) ||
       type > static_cast<int>(Mpp::MessageType::Error)) {
     throw ContractViolation("decode set an invalid MessageType " + std::to_string(type));
   }
-  if (direction_ == Direction::Response &&
+  if (direction == Direction::Response &&
       (metadata.getMessageType() == Mpp::MessageType::Request ||
        metadata.getMessageType() == Mpp::MessageType::Oneway)) {
     throw ContractViolation("a response-direction decode produced MessageType " +

@@ -17,6 +17,18 @@ public:
   using std::runtime_error::runtime_error;
 };
 
+// The loop itself, over a caller's buffer: decodes while bytes remain, appending each Done
+// frame to `frames` after checking it; `consumed_since_done` carries bytes consumed for a frame
+// not yet Done across reads. With `copied`, adds the bytes the model's buffers copied while the
+// codec's decode ran. The one implementation of the contract's decode checks (DecodeLoop and the
+// libFuzzer target's reusable loop both call it).
+void decodeAll(Mpp::Codec& codec, Direction direction, Envoy::Buffer::Instance& buffer,
+               uint64_t& consumed_since_done, std::vector<std::unique_ptr<MetadataImpl>>& frames,
+               uint64_t* copied = nullptr);
+
+// The checks on one Done frame (message type, response status, reserved keys).
+void checkFrame(const MetadataImpl& metadata, Direction direction);
+
 class DecodeLoop {
 public:
   DecodeLoop(Mpp::Codec& codec, Direction direction) : codec_(codec), direction_(direction) {}
@@ -31,9 +43,6 @@ public:
   uint64_t copied() const { return copied_; }
 
 private:
-  void run();
-  void checkFrame(const MetadataImpl& metadata) const;
-
   Mpp::Codec& codec_;
   Direction direction_;
   Envoy::Buffer::OwnedImpl buffer_;

@@ -26,7 +26,7 @@ def generated_codec_dir(proto: ir.ProtocolIR, target: Optional[str] = None) -> P
     return folder
 
 
-def codec_folder(proto: ir.ProtocolIR, codec_dir: Optional[str], target: Optional[str]) -> Path:
+def codec_folder(proto: ir.ProtocolIR, codec_dir: Optional[str | Path], target: Optional[str]) -> Path:
     if codec_dir is None:
         return generated_codec_dir(proto, target)
     folder = Path(codec_dir)
@@ -37,9 +37,11 @@ def codec_folder(proto: ir.ProtocolIR, codec_dir: Optional[str], target: Optiona
     return folder
 
 
-def native_codec(proto: ir.ProtocolIR, codec_dir: Optional[str] = None, *, target: Optional[str] = None,
-                 compiler: str = "g++", std: str = "c++17", sanitize: bool = False) -> NativeCodec:
-    """Compile (cached by content) and load the C++ codec of ``proto``."""
+def native_codec(proto: ir.ProtocolIR, codec_dir: Optional[str | Path] = None, *,
+                 target: Optional[str] = None, compiler: str = "g++", std: str = "c++17",
+                 sanitize: bool = False, isolate: Optional[bool] = None) -> NativeCodec:
+    """Compile (cached by content) and load the C++ codec of ``proto``. ``isolate``: run it
+    in a worker process, so a crash ends only the worker (default: when sanitized)."""
     from codecgen.pins import get_target
 
     folder = codec_folder(proto, codec_dir, target)
@@ -51,7 +53,7 @@ def native_codec(proto: ir.ProtocolIR, codec_dir: Optional[str] = None, *, targe
         raise UserError(f"{folder}: the codec does not compile: {first[0] if first else exc}") from None
     except FileNotFoundError as exc:
         raise UserError(f"--compiler {compiler}: not installed ({exc})") from None
-    return NativeCodec(library)
+    return NativeCodec(library, isolate=isolate)
 
 
 def cpp_build(folder: Path, name: str, **options) -> Path:

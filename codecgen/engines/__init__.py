@@ -1,4 +1,10 @@
-"""One interface over the two engines: the Python reference codec and the compiled C++ codec."""
+"""The two engines behind one interface: the Python reference codec and the compiled C++ codec.
+
+``Engine`` decodes a stream with either and returns one JSON form (what ``decode``,
+``replay``, ``sample`` and the tests compare); ``encode_values`` builds frames from JSON
+field values; ``codecgen.engines.native`` compiles and loads the C++ codec (``verify``,
+``fuzz``, ``bench``).
+"""
 
 from __future__ import annotations
 
@@ -11,49 +17,102 @@ from codecgen.backends import python as pyb
 from codecgen.errors import UserError
 
 
-@dataclass
-class StreamResult:
-    frames: list[dict] = field(default_factory=list)
-    held: int = 0
-    error: Optional[str] = None
-
-
-def decode_stream(proto: ir.ProtocolIR, data: bytes, direction: str, engine: str = "python",
-                  codec_dir: Optional[str] = None) -> StreamResult:
-    if engine == "python":
-        module = pyb.load(proto)
-        frames, held, error = module.decode_all(data, direction)
-        return StreamResult([f.as_json() for f in frames], held, error)
-    if engine == "cpp":
-        from codecgen.verify.native import native_codec
-
-        codec = native_codec(proto, codec_dir=codec_dir)
-        result = codec.decode_stream(data, [len(data)] if data else [], direction)
-        if result.violation:
-            return StreamResult([frame_json(f) for f in result.frames], result.held,
-                                f"codec broke the framework contract: {result.violation}")
-        return StreamResult([frame_json(f) for f in result.frames], result.held, result.error)
-    raise UserError(f"--engine {engine}: unknown engine (python, cpp)")
-
-
 MESSAGE_TYPES = [t.name for t in ir.MessageType]
+ENGINES = ("python", "cpp")
 
 
 def frame_json(frame: Any) -> dict:
-    """A native frame result as the same JSON object the Python engine prints."""
+    """A native (C++) frame as the same JSON object the Python engine prints (``as_json``)."""
     text = lambda b: b.decode("utf-8", "surrogateescape") if isinstance(b, bytes) else b  # noqa: E731
-    mtype = frame.message_type
+    mtype, status = frame.message_type, frame.response_status
     return {
         "message_type": MESSAGE_TYPES[mtype] if isinstance(mtype, int) else mtype,
         "request_id": frame.request_id,
-        "response_status": ["Ok", "Error"][frame.response_status]
-        if isinstance(frame.response_status, int) else frame.response_status,
+        "response_status": ["Ok", "Error"][status] if isinstance(status, int) else status,
         "frame_size": len(frame.data),
         "header_size": frame.header_size,
         "body_size": frame.body_size,
         "operation_name": text(frame.operation_name),
         "metadata": {text(k): text(v) for k, v in frame.strings.items()},
     }
+
+
+@dataclass
+class Decoded:
+    frames: list = field(default_factory=list)  # each frame's JSON object (`codecgen decode`)
+    offsets: list = field(default_factory=list)  # where each frame starts in the stream
+    held: int = 0  # bytes left at the end that do not make a whole frame
+    error: Optional[str] = None
+    error_offset: Optional[int] = None
+
+    def add(self, offset: int, obj: dict) -> None:
+        self.offsets.append(offset)
+        self.frames.append(obj)
+
+
+class Engine:
+    """``python`` (the reference codec, in-process) or ``cpp`` (the generated or a hand-edited
+    C++ codec, compiled once against the host model); both decode to one JSON form."""
+
+    def __init__(self, proto: ir.ProtocolIR, engine: str = "python", codec_dir: Optional[str] = None,
+                 native=None):
+        """``native``: an already loaded C++ codec to use (its owner closes it)."""
+        if engine not in ENGINES:
+            raise UserError(f"--engine {engine}: unknown engine ({', '.join(ENGINES)})")
+        self.proto = proto
+        self.name = engine
+        self._native = None
+        self._owned = native is None
+        if engine == "python":
+            self._module = pyb.load(proto)
+        elif native is not None:
+            self._native = native
+        else:
+            from codecgen.engines.native import native_codec
+
+            self._native = native_codec(proto, codec_dir=codec_dir)
+
+    def decode(self, data: bytes, direction: str) -> Decoded:
+        """Every whole frame of one direction's stream, where each starts, and the first error."""
+        out = Decoded()
+        offset = 0
+        if self._native is None:
+            frames, held, error = self._module.decode_all(data, direction)
+            for f in frames:
+                out.add(offset, f.as_json())
+                offset += len(f.frame)
+        else:
+            result = self._native.decode_stream(data, [len(data)] if data else [], direction)
+            for f in result.frames:
+                out.add(offset, frame_json(f))
+                offset += len(f.data)
+            error = result.error
+            if result.violation:
+                error = f"codec broke the framework contract: {result.violation}"
+            held = len(data) - offset
+        if error is not None:
+            out.error, out.error_offset = error, offset
+        else:
+            out.held = held
+        return out
+
+    def close(self) -> None:
+        if self._native is not None and self._owned:
+            self._native.close()
+        self._native = None
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def decode_stream(proto: ir.ProtocolIR, data: bytes, direction: str, engine: str = "python",
+                  codec_dir: Optional[str] = None) -> Decoded:
+    """``Engine(proto, engine, codec_dir).decode(data, direction)``, closing the engine."""
+    with Engine(proto, engine, codec_dir) as running:
+        return running.decode(data, direction)
 
 
 class _Convert(NodeVisitor):
