@@ -33,6 +33,11 @@ def codec_name(name: str) -> str:
     return CODEC_NAME_PREFIX + name
 
 
+def cpp_files(name: str) -> list[str]:
+    """The files of a codec folder (``src/application_protocols/<name>/``) the C++ backend writes."""
+    return ["BUILD", f"{name}_codec.proto", "config.h", "config.cc", f"{name}_codec.h", f"{name}_codec.cc"]
+
+
 def proto_message(name: str) -> str:
     return camel(name) + "Codec"
 

@@ -146,3 +146,10 @@ def test_no_module_reaches_into_another_parts_private_names():
                 if target and _part(target) != _part(module):
                     problems.append(f"{module}: {node.value.id}.{node.attr} ({target})")
     assert not problems, "\n".join(problems)
+
+
+def test_host_model_targets_are_the_pins_targets():
+    from codecgen.hostmodel.build import TARGETS
+    from codecgen.pins import target_names
+
+    assert set(TARGETS) == set(target_names())

@@ -3,10 +3,10 @@
 Passes, in order (each raises ``SpecError`` naming the field path):
 1. ``load_spec``: import the spec module, find ``PROTOCOL``.
 2. ``Lowerer.lower_frame``: construct tree -> wire nodes.
-3. ``lower_roles``: roles -> ``ir.Roles``, every path checked against the tree.
+3. ``layout``: static offsets and sizes on the fields (sizes by ``ir.facts.static_size``).
 4. ``check_frame``: framing rules (the frame's end is knowable, derived
    expressions resolve, the body is last, header map shape).
-5. ``layout``: static offsets and sizes, a side computation on the frozen tree.
+5. ``lower_roles``: roles -> ``ir.Roles``, every path checked against the tree.
 """
 
 from __future__ import annotations

@@ -136,8 +136,7 @@ def check_extensions(protocol: str, frame: ir.Struct, fail) -> None:
     """Checks across extension fields: one declaration per kind, distinct C++ file names."""
     kinds: dict[str, ir.Extension] = {}
     files: dict[str, str] = {}
-    generated = {"BUILD", f"{protocol}_codec.proto", "config.h", "config.cc", f"{protocol}_codec.h",
-                 f"{protocol}_codec.cc"}
+    generated = set(naming.cpp_files(protocol))
     for f in ir.extensions(frame):
         ext = f.node
         known = kinds.setdefault(ext.kind, ext)

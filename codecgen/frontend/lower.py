@@ -28,6 +28,13 @@ _BINOPS = {
 _UNOPS = {operator.neg: "-", operator.inv: "~", operator.not_: "not"}
 
 
+# The construct classes a spec may use, as an author names them (the one list: error messages
+# and docs quote it).
+SUPPORTED = ("Struct", "Const", "Int*", "Bytes", "Enum", "FlagsEnum", "BitStruct", "PascalString",
+             "Prefixed", "PrefixedArray", "Array", "Rebuild", "If", "Switch", "Padding", "VarInt",
+             "BoundedVarInt", "GreedyBytes")
+
+
 class Scope:
     """Which fields are already defined, for resolving ``this`` paths."""
 
@@ -79,9 +86,7 @@ class Lowerer:
         handler: Optional[Callable] = getattr(self, "_lower_" + kind, None)
         if handler is None:
             raise self.scope.fail(path, f"{kind} is not supported by codecgen "
-                                        "(supported: Struct, Const, Int*, Bytes, Enum, FlagsEnum, "
-                                        "BitStruct, PascalString, Prefixed, PrefixedArray, Array, "
-                                        "Rebuild, If, Switch, Padding, VarInt, BoundedVarInt, GreedyBytes)")
+                                        f"(supported: {', '.join(SUPPORTED)})")
         return handler(con, path, ctx)
 
     def _lower_Renamed(self, con, path, ctx):

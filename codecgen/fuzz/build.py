@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codecgen.hostmodel import build as hb
+from codecgen.naming import codec_name
+from codecgen.pins import default_target_name
 from codecgen.verify.fixtures import cpp_header
 
 FUZZ_DIR = hb.MODEL_ROOT / "fuzz"
@@ -56,7 +58,7 @@ class FuzzFlavor(hb.Flavor):
 
 
 def _flavor(tc: hb.Toolchain, instrument: bool, define: str = "", asan: bool = True) -> FuzzFlavor:
-    return FuzzFlavor(tc, "c++17", True, "1.4.2", OPTIMIZE, instrument, define, asan)
+    return FuzzFlavor(tc, "c++17", True, default_target_name(), OPTIMIZE, instrument, define, asan)
 
 
 def fuzzer_objects(codec_dir: Path, name: str, *, cache_dir: Path | None = None,
@@ -66,7 +68,7 @@ def fuzzer_objects(codec_dir: Path, name: str, *, cache_dir: Path | None = None,
     tc = hb.toolchain(compiler)
     if tc.family != "clang":
         raise FileNotFoundError(f"libFuzzer needs clang++, {compiler!r} is {tc.version}")
-    factory = f"aeraki.meta_protocol.codec.{name}"
+    factory = codec_name(name)
     instrumented = _flavor(tc, True, asan=asan)
     plain = _flavor(tc, False, asan=asan)
     entry = _flavor(tc, False, f'-DCODECGEN_FUZZ_FACTORY="{factory}"', asan=asan)

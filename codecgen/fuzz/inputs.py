@@ -15,6 +15,7 @@ from typing import Optional
 
 from codecgen import ir
 from codecgen.ir.facts import facts
+from codecgen.fuzz.spans import encode_varint
 from codecgen.ir.walk import NodeVisitor
 from codecgen.verify.fixtures import ERROR_MESSAGES, FIXED_MUTATIONS, FRAMEWORK_KEYS
 
@@ -253,21 +254,12 @@ class _Tokens(NodeVisitor):
 
     def visit_VarInt(self, node, path):
         return [b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x02", b"\xff\xff\xff\xff\x0f",
-                _varint(self.limit), _varint(self.limit + 1)]
+                encode_varint(self.limit), encode_varint(self.limit + 1)]
 
     def _none(self, node, path):
         return []
 
     visit_Padding = visit_Struct = visit_If = visit_Switch = visit_Extension = _none
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def dictionary_text(tokens: list[bytes]) -> str:

@@ -248,6 +248,8 @@ def encode_int(value: int, t: ir.IntType) -> bytes:
 
 
 def encode_varint(value: int) -> bytes:
+    """Unsigned LEB128 (``ir.VarInt``) of ``value``'s low 70 bits. The engines' own copies live
+    in the generated code; extensions embed theirs (their sources stand alone)."""
     value &= (1 << 70) - 1
     out = bytearray()
     while value >= 0x80:

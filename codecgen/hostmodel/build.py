@@ -27,6 +27,9 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from codecgen.naming import codec_name
+from codecgen.pins import default_target_name
+
 from .pb_stub import config_message_name, write_pb_stub
 
 MODEL_ROOT = Path(__file__).resolve().parent
@@ -40,6 +43,8 @@ ENVOY_WARNINGS = (
     "-Wall", "-Wextra", "-Werror", "-Wnon-virtual-dtor", "-Woverloaded-virtual",
     "-Wold-style-cast", "-Wvla",
 )
+# The host model's API variant per pins target (envoy_build/targets.yaml names the targets;
+# tests/test_ir.py checks the two agree).
 TARGETS = {"1.4.2": (), "head": ("-DCODECGEN_MPP_HEAD",)}
 STANDARDS = ("c++17", "c++20")
 _SANITIZERS = ("-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
@@ -276,7 +281,7 @@ def default_cache_dir() -> Path:
 
 
 def build_harness(codec_dir: Path, name: str, *, compiler: str = "g++", std: str = "c++17",
-                  sanitize: bool = True, target: str = "1.4.2",
+                  sanitize: bool = True, target: str | None = None,
                   cache_dir: Path | None = None) -> Path:
     """Build (or reuse) the harness library for the codec in ``codec_dir``.
 
@@ -287,6 +292,7 @@ def build_harness(codec_dir: Path, name: str, *, compiler: str = "g++", std: str
     """
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     tc = toolchain(compiler)
+    target = target or default_target_name()
     flavor = Flavor(tc, std, sanitize, target, "-O1" if sanitize else "-O2")
     model_jobs = [(flavor, src, [MODEL_INCLUDE, HARNESS_DIR], model_digest(), cache)
                   for src in (*MODEL_SOURCES, *HARNESS_SOURCES)]
@@ -303,7 +309,7 @@ def build_harness(codec_dir: Path, name: str, *, compiler: str = "g++", std: str
     if result.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         raise CompileError(library, command, result.stderr + result.stdout)
-    info = BuildInfo(f"aeraki.meta_protocol.codec.{name}", sanitize, tc.family, tc.path, std,
+    info = BuildInfo(codec_name(name), sanitize, tc.family, tc.path, std,
                      target, tc.sanitizer_preload() if sanitize else [])
     Path(f"{tmp / library.name}.json").write_text(json.dumps(asdict(info), indent=2))
     try:
@@ -314,7 +320,7 @@ def build_harness(codec_dir: Path, name: str, *, compiler: str = "g++", std: str
 
 
 def compile_only(codec_dir: Path, name: str, compiler: str = "g++", std: str = "c++17",
-                 target: str = "1.4.2", cache_dir: Path | None = None) -> list[Path]:
+                 target: str | None = None, cache_dir: Path | None = None) -> list[Path]:
     """Compile the codec's own sources (no harness, no sanitizers, -O2 so that flow-based
     warnings fire) under one cell of the compile matrix. Returns the object files.
 
@@ -322,5 +328,5 @@ def compile_only(codec_dir: Path, name: str, compiler: str = "g++", std: str = "
     :raises FileNotFoundError: if the compiler is not installed.
     """
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    flavor = Flavor(toolchain(compiler), std, False, target, "-O2")
+    flavor = Flavor(toolchain(compiler), std, False, target or default_target_name(), "-O2")
     return compile_all(codec_jobs(flavor, codec_dir, name, cache))

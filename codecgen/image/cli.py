@@ -258,7 +258,7 @@ def verify_main(args: argparse.Namespace) -> int:
             if f"codecgen_{proto.name}" not in names:
                 raise VerifyFailed(f"listener codecgen_{proto.name} missing (have {names})")
             print(f"verify: envoy in {args.image} runs codec "
-                  f"aeraki.meta_protocol.codec.{proto.name} on 127.0.0.1:{listen}")
+                  f"{proto.codec_name} on 127.0.0.1:{listen}")
             if TRAFFIC_CHECK is None:
                 print("verify: traffic check not wired (needs the Python reference codec)")
             else:

@@ -24,15 +24,13 @@ from typing import Dict, List, Mapping, Union
 import jinja2
 
 from codecgen.errors import UserError
-from codecgen.naming import check_token
+from codecgen.naming import check_token, cpp_files
 from codecgen.pins import Target, get_target
 
-__all__ = ["ContextError", "REQUIRED_FILES", "MARKER", "BUILDER_HOME", "BUILDER_USER",
+__all__ = ["ContextError", "MARKER", "BUILDER_HOME", "BUILDER_USER",
            "BUILDER_UID", "ENVOY_IN_BUILDER", "ENVOY_IN_IMAGE", "codec_files",
            "render_dockerfile", "render_context", "write_context", "template_env"]
 
-REQUIRED_FILES = ("BUILD", "{name}_codec.proto", "config.h", "config.cc",
-                  "{name}_codec.h", "{name}_codec.cc")
 MARKER = ".codecgen-context"
 BUILDER_USER = "codecgen"
 BUILDER_UID = 4242
@@ -69,8 +67,7 @@ def codec_files(name: str, folder: Path) -> Dict[str, bytes]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ContextError(f"codec {name}: {folder} is not a directory")
-    missing = [f.format(name=name) for f in REQUIRED_FILES
-               if not (folder / f.format(name=name)).is_file()]
+    missing = [f for f in cpp_files(name) if not (folder / f).is_file()]
     if missing:
         raise ContextError(f"codec {name}: {folder} lacks {', '.join(missing)}")
     files: Dict[str, bytes] = {}

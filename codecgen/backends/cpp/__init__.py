@@ -19,10 +19,6 @@ from codecgen.pins import get_target
 from codecgen.version import __version__
 
 
-def file_names(name: str) -> list[str]:
-    return ["BUILD", f"{name}_codec.proto", "config.h", "config.cc", f"{name}_codec.h", f"{name}_codec.cc"]
-
-
 # Tokens of an extension's C++ sources rewritten on copy (codecgen/ext/base.py).
 NAMESPACE_TOKEN = "CodecgenProtocol"
 DIRECTORY_TOKEN = "codecgen_protocol"

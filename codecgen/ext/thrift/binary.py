@@ -17,10 +17,10 @@ from construct import Const, Enum, GreedyBytes, Int8ub, Int16sb, Int32sb, Int32u
 
 from codecgen import ERROR_MESSAGE, REQUEST_ID, ErrorCode, ErrorType, FromMetadata, MessageType, When
 
-# TApplicationException types (thrift-rpc.md)
+# TApplicationException types (Apache Thrift doc/specs/thrift-rpc.md)
 UNKNOWN, UNKNOWN_METHOD, INTERNAL_ERROR = 0, 1, 6
 T_STRING, T_I32 = 11, 8
-# Apache's default maximum frame length (thrift-rpc.md), without the 4-byte length itself.
+# Apache's default maximum frame length (Apache Thrift doc/specs/thrift-rpc.md), without the 4-byte length itself.
 MAX_FRAME = 16384000
 
 exception = Struct(
