@@ -8,6 +8,7 @@ exit code 1; success is 0.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -16,7 +17,9 @@ from typing import Callable, Optional
 from codecgen.errors import UserError
 from codecgen.version import __version__
 
-COMMANDS: dict[str, Callable] = {}
+# The core commands (name -> (function, help, argument builder)); every other part contributes its
+# commands through its own ``add_parser(sub)`` (see SUBSYSTEMS), and so does this module.
+COMMANDS: dict[str, tuple[Callable, str, Callable]] = {}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,9 +29,9 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message}")
 
 
-def command(name: str, help: str):
+def command(name: str, help: str, arguments: Callable = lambda p: None):
     def wrap(fn):
-        COMMANDS[name] = (fn, help)
+        COMMANDS[name] = (fn, help, arguments)
         return fn
 
     return wrap
@@ -57,7 +60,7 @@ def _new_args(p):
     p.add_argument("-o", "--output", help="file to write (default: ./<name>.py)")
 
 
-@command("new", "write a commented spec scaffold that passes check and generate")
+@command("new", "write a commented spec scaffold that passes check and generate", _new_args)
 def cmd_new(args) -> int:
     from codecgen import naming
     from codecgen.scaffold import scaffold
@@ -82,7 +85,7 @@ def _spec_arg(p):
     p.add_argument("spec", help="the protocol spec (a Python file defining PROTOCOL)")
 
 
-@command("check", "validate a spec and print its IR summary")
+@command("check", "validate a spec and print its IR summary", _spec_arg)
 def cmd_check(args) -> int:
     from codecgen.summary import summarize
 
@@ -101,7 +104,7 @@ def _generate_args(p):
     p.add_argument("--namespace", default="default", help="namespace for the Kubernetes examples")
 
 
-@command("generate", "write the C++ codec, the Python reference codec and Kubernetes resources")
+@command("generate", "write the C++ codec, the Python reference codec and Kubernetes resources", _generate_args)
 def cmd_generate(args) -> int:
     from codecgen.output import write_tree
     from codecgen.pipeline import generate_files
@@ -125,7 +128,7 @@ def _decode_args(p):
     p.add_argument("--codec-dir", help="with --engine cpp: a (hand-edited) codec folder to compile")
 
 
-@command("decode", "decode a byte stream into one JSON line per frame")
+@command("decode", "decode a byte stream into one JSON line per frame", _decode_args)
 def cmd_decode(args) -> int:
     from codecgen.engines import decode_stream
 
@@ -153,7 +156,7 @@ def _encode_args(p):
                    help="build requests or responses (for layouts that differ, see DIRECTION)")
 
 
-@command("encode", "build frames from JSON field values (one object per line)")
+@command("encode", "build frames from JSON field values (one object per line)", _encode_args)
 def cmd_encode(args) -> int:
     from codecgen.engines import encode_values
 
@@ -189,19 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"codecgen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    arg_builders = {
-        "new": _new_args,
-        "check": _spec_arg,
-        "generate": _generate_args,
-        "decode": _decode_args,
-        "encode": _encode_args,
-    }
-    for name, (fn, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        arg_builders.get(name, lambda _p: None)(p)
-        p.set_defaults(func=fn)
-    for extra in _extensions():
-        extra(sub)
+    for add in (add_parser, *_subsystems()):
+        add(sub)
     return parser
 
 
@@ -228,25 +220,37 @@ def _unavailable(command: str, why: str):
     return add
 
 
-def _extensions():
-    """Subcommands that live with their subsystem (verify, fuzz, image, serve, ...)."""
+def add_parser(sub) -> None:
+    """The core commands (new, check, generate, decode, encode)."""
+    for name, (fn, help_text, arguments) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        arguments(p)
+        p.set_defaults(func=fn)
+
+
+# The parts that bring their own commands: module (with ``add_parser(sub)``), first command.
+SUBSYSTEMS = (
+    ("codecgen.verify.cli", "verify"),
+    ("codecgen.image.cli", "image"),
+    ("codecgen.sample.cli", "serve"),
+    ("codecgen.fuzz.cli", "fuzz"),
+    ("codecgen.replay.cli", "replay"),
+    ("codecgen.e2e.cli", "e2e"),
+)
+
+
+def _subsystems():
+    """Each subsystem's ``add_parser``, or a stand-in saying why it cannot load."""
     out = []
-    for module, attr, command in (
-        ("codecgen.verify.cli", "add_parser", "verify"),
-        ("codecgen.image.cli", "add_parser", "image"),
-        ("codecgen.sample.cli", "add_parser", "serve"),
-        ("codecgen.fuzz.cli", "add_parser", "fuzz"),
-        ("codecgen.replay.cli", "add_parser", "replay"),
-        ("codecgen.e2e.cli", "add_parser", "e2e"),
-    ):
+    for module, command in SUBSYSTEMS:
         try:
-            mod = __import__(module, fromlist=[attr])
+            mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if (exc.name or "").split(".")[0] in OPTIONAL:
                 out.append(_unavailable(command, _missing(exc)))
                 continue
             raise
-        out.append(getattr(mod, attr))
+        out.append(mod.add_parser)
     return out
 
 

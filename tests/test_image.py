@@ -813,10 +813,9 @@ assert SPEC_STUB != AWESOMERPC
 
 
 @docker_test
-def test_end_to_end_build_extract_verify(dockerd, standin_pins, tmp_path, capsys, monkeypatch):
+def test_end_to_end_build_extract_verify(dockerd, standin_pins, tmp_path, capsys):
     # The stand-in envoy starts and lists its listener but proxies no traffic, so the
     # traffic checks (codecgen.sample.proxy_checks, tested in test_sample.py) are off here.
-    monkeypatch.setattr(image_cli, "TRAFFIC_CHECK", None)
     codec = renamed_sample(tmp_path, "samplerpc")
     context_dir, log = tmp_path / "ctx", tmp_path / "build.log"
     argv = ["image", "build", "--codec-dir", f"samplerpc={codec}", "--tag", "codecgen-test/mpp:1",
@@ -857,14 +856,14 @@ def test_end_to_end_build_extract_verify(dockerd, standin_pins, tmp_path, capsys
     spec = tmp_path / "samplerpc.py"
     spec.write_text(SPEC_STUB % "samplerpc")
     args = _parse(["image", "verify", "--image", "codecgen-test/mpp:1", str(spec),
-                   "--docker-host", dockerd, "--timeout", "30"])
+                   "--docker-host", dockerd, "--timeout", "30", "--no-traffic"])
     assert args.func(args) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert "runs codec aeraki.meta_protocol.codec.samplerpc on 127.0.0.1:" in out
     other = tmp_path / "otherrpc.py"
     other.write_text(SPEC_STUB % "otherrpc")
     args = _parse(["image", "verify", "--image", "codecgen-test/mpp:1", str(other),
-                   "--docker-host", dockerd, "--timeout", "30"])
+                   "--docker-host", dockerd, "--timeout", "30", "--no-traffic"])
     assert args.func(args) == 1
     assert ("Didn't find a registered implementation for name: "
             "'aeraki.meta_protocol.codec.otherrpc'") in capsys.readouterr().err

@@ -4,5 +4,5 @@
 - :mod:`codecgen.image.build`     engine preflight, build with live progress, tag, extract, containers
 - :mod:`codecgen.image.progress`  build-stream parsing (BuildKit and classic) and progress output
 - :mod:`codecgen.image.bootstrap` the static Envoy bootstrap used by ``image verify``
-- :mod:`codecgen.image.cli`       argparse wiring: ``add_parser(subparsers)``
+- :mod:`codecgen.image.cli`       the command line: ``add_parser(subparsers)``
 """

@@ -12,8 +12,7 @@ returning an exit code: 0 ok, 1 build/verify failed, 2 usage or preflight):
     image extract --image IMG [--path P] -o FILE    copy a file (default the envoy) out
     image verify --image IMG SPEC                   run the image's envoy with a static bootstrap
 
-SPEC is a protocol spec file; its codec is generated as ``codecgen generate`` does
-(see GENERATE below).  ``--codec-dir NAME=DIR`` uses an already generated codec
+SPEC is a protocol spec file; its codec is generated as ``codecgen generate`` does.  ``--codec-dir NAME=DIR`` uses an already generated codec
 folder instead.
 """
 
@@ -28,29 +27,23 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from codecgen.errors import UserError
 from codecgen.image import build as engine
 from codecgen.image.bootstrap import BootstrapPorts, render_bootstrap
 from codecgen.image.context import ENVOY_IN_IMAGE, render_dockerfile, write_context
+from codecgen.naming import codec_name
 from codecgen.pins import get_target
 
 __all__ = ["add_parser", "context_main", "build_main", "extract_main", "verify_main",
-           "GENERATE", "TRAFFIC_CHECK", "generate_codecs"]
+           "generate_codecs"]
 
-#: ``GENERATE(spec, out_dir, target)`` writes ``out_dir/src/application_protocols/<name>/``.
-#: None: the in-process equivalent of ``codecgen generate SPEC -o DIR --target T``.
-GENERATE: Optional[Callable[[Path, Path, str], None]] = None
 
-#: ``TRAFFIC_CHECK(spec, listen_port, (v1_port, v2_port), key, values, mutation)``
-#: serves v1/v2 on those 127.0.0.1 ports and sends requests through the running proxy
-#: with the Python reference codec; raises VerifyFailed on a wrong route or a missing
-#: mutation.  None: verify checks only that the image's envoy starts with the codec
-#: and the listener.
 def _traffic_check(spec: Path, listen: int, ports: tuple, key: str, values: tuple,
                    mutation: dict) -> None:
-    """Serve v1/v2 with the reference codec and check routing, mutation, errors, heartbeat."""
+    """Serve v1/v2 on those 127.0.0.1 ports with the reference codec and send requests through
+    the running proxy: routing, mutation, errors, heartbeat. Raises VerifyFailed."""
     from codecgen.sample import CheckFailed, Sample, SampleServer, probe_plan, proxy_checks
 
     sample = Sample.load(str(spec))
@@ -65,8 +58,6 @@ def _traffic_check(spec: Path, listen: int, ports: tuple, key: str, values: tupl
         for server in servers:
             server.stop()
 
-
-TRAFFIC_CHECK: Optional[Callable[..., None]] = _traffic_check
 
 BOOTSTRAP_IN_CONTAINER = "/tmp/codecgen-bootstrap.yaml"
 
@@ -96,10 +87,9 @@ def generate_codecs(specs: Sequence[str], codec_dirs: Sequence[str], work: Path,
         if not sep or not name or not folder:
             raise UserError(f"--codec-dir wants NAME=DIR, got {pair!r}")
         codecs[name] = Path(folder)
-    gen = GENERATE or _generate_in_process
     for i, spec in enumerate(specs):
         out = work / f"gen{i}"
-        gen(Path(spec), out, target)
+        _generate_in_process(Path(spec), out, target)
         root = out / "src" / "application_protocols"
         found = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
         if not found:
@@ -258,11 +248,11 @@ def verify_main(args: argparse.Namespace) -> int:
             if f"codecgen_{proto.name}" not in names:
                 raise VerifyFailed(f"listener codecgen_{proto.name} missing (have {names})")
             print(f"verify: envoy in {args.image} runs codec "
-                  f"{proto.codec_name} on 127.0.0.1:{listen}")
-            if TRAFFIC_CHECK is None:
-                print("verify: traffic check not wired (needs the Python reference codec)")
+                  f"{codec_name(proto.name)} on 127.0.0.1:{listen}")
+            if args.no_traffic:
+                print("verify: traffic checks skipped (--no-traffic)")
             else:
-                TRAFFIC_CHECK(Path(args.spec), listen, (v1, v2), key, tuple(values), mutation)
+                _traffic_check(Path(args.spec), listen, (v1, v2), key, tuple(values), mutation)
                 print("verify: routing by key and request_mutation OK")
         finally:
             if not args.keep:
@@ -320,20 +310,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="key values routed to v1 and v2 (default 1 2)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for envoy")
     p.add_argument("--keep", action="store_true", help="leave the container running")
+    p.add_argument("--no-traffic", action="store_true",
+                   help="check only that envoy starts with the codec and its listener (an image "
+                        "whose envoy cannot proxy here, e.g. a stand-in)")
     p.set_defaults(func=verify_main)
     return image
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Stand-alone entry point (``python -m codecgen.image.cli image build ...``)."""
-    parser = argparse.ArgumentParser(prog="codecgen")
-    add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    if not hasattr(args, "func"):
-        parser.print_help()
-        return engine.EXIT_USAGE
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -121,7 +121,7 @@ class Sample:
         return pyb.node_at(self.proto, path)
 
     def _convert(self, path, text: str, key: str):
-        node = self.node_at(path)
+        node = self._node(path)
         if isinstance(node, ir.Bytes):
             return text.encode()
         names = dict(getattr(node, "enum", ()))
@@ -133,7 +133,7 @@ class Sample:
             raise UserError(f"--key {key}={text}: {ir.dotted(path)} is an integer field") from None
 
     def _fit(self, path, value: int) -> int:
-        bits, _, _, signed = pyb.int_bounds(self.node_at(path))
+        bits, _, _, signed = pyb.int_bounds(self._node(path))
         return self.module._fit(value, bits, signed)
 
     # ------------------------------------------------------------------ responses
