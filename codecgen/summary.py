@@ -33,6 +33,9 @@ class _NodeText(NodeVisitor):
     def visit_VarInt(self, node):
         return "varint" if node.max_bytes == 10 else f"varint of at most {node.max_bytes} bytes"
 
+    def visit_ZigZag(self, node):
+        return "zigzag varint (signed)"
+
     def visit_Bytes(self, node):
         kind = "string" if node.encoding else "bytes"
         if node.prefix is not None:

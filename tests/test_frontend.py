@@ -180,7 +180,7 @@ GOOD = Struct(
 HM = Struct("h" / PrefixedArray(Int8ub, Struct("key" / PascalString(Int8ub, "utf8"),
                                                 "value" / PascalString(Int8ub, "utf8"))))
 SUPPORTED_LIST = (r"\(supported: Struct, Const, Int\*, Bytes, Enum, FlagsEnum, BitStruct, PascalString, "
-                  r"Prefixed, PrefixedArray, Array, Rebuild, If, Switch, Padding, VarInt, BoundedVarInt, GreedyBytes\)")
+                  r"Prefixed, PrefixedArray, Array, Rebuild, If, Switch, Padding, VarInt, BoundedVarInt, ZigZag, GreedyBytes\)")
 
 # (id, spec, regex the whole message must match)
 REFUSED = [

@@ -190,6 +190,12 @@ class _Convert(NodeVisitor):
             raise UserError(f"{where}: expected an integer")
         return value
 
+    def visit_ZigZag(self, node, value, where):
+        value = self._integer(node, value, where)
+        if not -(1 << 63) <= value < (1 << 63):
+            raise UserError(f"{where}: {value} does not fit a 64-bit signed integer")
+        return value
+
     visit_Const = visit_Padding = visit_VarInt = _integer
 
 

@@ -112,7 +112,7 @@ def check_frame(protocol: str, frame: ir.Struct) -> None:
             if not isinstance(known.get(expr.path), (ir.Bytes, ir.Array, ir.Extension)):
                 raise fail(path, f"len_({ir.dotted(expr.path)}) needs a bytes or array field")
         elif isinstance(expr, ir.Ref):
-            if not isinstance(known.get(expr.path), (ir.Int, ir.BitField, ir.VarInt)):
+            if not isinstance(known.get(expr.path), (*ir.SCALARS, ir.BitField)):
                 raise fail(path, f"{ir.dotted(expr.path)!r} is not an integer field")
         elif isinstance(expr, ir.BinOp):
             check_expr_kinds(expr.lhs, path)

@@ -32,7 +32,7 @@ _UNOPS = {operator.neg: "-", operator.inv: "~", operator.not_: "not"}
 # and docs quote it).
 SUPPORTED = ("Struct", "Const", "Int*", "Bytes", "Enum", "FlagsEnum", "BitStruct", "PascalString",
              "Prefixed", "PrefixedArray", "Array", "Rebuild", "If", "Switch", "Padding", "VarInt",
-             "BoundedVarInt", "GreedyBytes")
+             "BoundedVarInt", "ZigZag", "GreedyBytes")
 
 
 class Scope:
@@ -187,6 +187,11 @@ class Lowerer:
 
     def _lower_BoundedVarInt(self, con, path, ctx):
         node = ir.VarInt(max_bytes=con.max_bytes)
+        self._define(path, node)
+        return node
+
+    def _lower_ZigZag(self, con, path, ctx):
+        node = ir.ZigZag()
         self._define(path, node)
         return node
 
@@ -425,6 +430,6 @@ class Lowerer:
                 raise self.scope.fail(path, f"{what}: len_({ir.dotted(full)}) needs a bytes or array field")
         elif isinstance(target, ir.ExtOutput) and target.text:
             raise self.scope.fail(path, f"{what} refers to {ir.dotted(full)!r}, a text output of an extension")
-        elif not isinstance(target, (ir.Int, ir.BitField, ir.VarInt, ir.ExtOutput)):
+        elif not isinstance(target, (*ir.SCALARS, ir.BitField, ir.ExtOutput)):
             raise self.scope.fail(path, f"{what} refers to {ir.dotted(full)!r}, which is not an integer field")
         return ir.Ref(full)

@@ -85,7 +85,7 @@ class _Roles:
     def request_id(self):
         if self.p.request_id is None:
             return None
-        path = self.path("request_id", self.p.request_id, (ir.Int, ir.BitField, ir.VarInt, ir.ExtOutput),
+        path = self.path("request_id", self.p.request_id, (*ir.SCALARS, ir.BitField, ir.ExtOutput),
                          "not an integer")
         if isinstance(self.nodes[path], ir.ExtOutput) and self.nodes[path].text:
             raise self.fail("request_id", f"{self.p.request_id!r} is a text output, not an integer")
@@ -113,7 +113,7 @@ class _Roles:
                 source = S.Key(source)
             if not isinstance(source, S.Key):
                 raise self.fail(where, "expected a field path or Key(...)")
-            path = self.path(where, source.field, (ir.Int, ir.BitField, ir.VarInt, ir.Bytes, ir.ExtOutput),
+            path = self.path(where, source.field, (*ir.SCALARS, ir.BitField, ir.Bytes, ir.ExtOutput),
                              "routing keys need an integer, enum, string or bytes field")
             keys.append(ir.RoutingKey(key=key, path=path, render=self.render(where, path, source.render)))
         return tuple(keys)
@@ -150,7 +150,7 @@ class _Roles:
                 if spec or conv:
                     raise self.fail("operation_name", "format specs are not supported; use {field}")
                 path = self.path("operation_name", field,
-                                 (ir.Int, ir.BitField, ir.VarInt, ir.Bytes, ir.ExtOutput), "not usable in a name")
+                                 (*ir.SCALARS, ir.BitField, ir.Bytes, ir.ExtOutput), "not usable in a name")
                 parts.append(ir.OperationPart(path=path, render=self.render("operation_name", path, None)))
         return tuple(parts)
 
@@ -213,7 +213,7 @@ class _Roles:
         out = []
         for dotted, value in values.items():
             w = f"{where}.{dotted}"
-            path = self.path(w, dotted, (ir.Int, ir.BitField, ir.VarInt, ir.Bytes, ir.Extension),
+            path = self.path(w, dotted, (*ir.SCALARS, ir.BitField, ir.Bytes, ir.Extension),
                              "not a settable field")
             node = self.nodes[path]
             if isinstance(node, ir.Extension):

@@ -252,6 +252,9 @@ class _Tokens(NodeVisitor):
     def visit_Array(self, node, path):
         return [] if node.prefix is None else self.lengths(node.prefix, (node.max_count, node.max_count + 1))
 
+    def visit_ZigZag(self, node, path):
+        return [encode_varint(v) for v in (1, 2, (1 << 64) - 1, (1 << 64) - 2)]  # -1, 1, min, max
+
     def visit_VarInt(self, node, path):
         return [b"\x80\x80\x80\x80\x80\x80\x80\x80\x80\x02", b"\xff\xff\xff\xff\x0f",
                 encode_varint(self.limit), encode_varint(self.limit + 1)]

@@ -124,6 +124,13 @@ class Tracer(NodeVisitor):
         self.spans.append(Span(path, VARINT, c, end, None, value, path in self.refs, lim, node))
         return end
 
+    def visit_ZigZag(self, node, path, c, lim):
+        raw, end = self.varint(c, lim, node.max_bytes)
+        value = (raw >> 1) ^ -(raw & 1)
+        self.values[path] = value
+        self.spans.append(Span(path, VARINT, c, end, None, raw, path in self.refs, lim, node))
+        return end
+
     def visit_Bytes(self, node, path, c, lim):
         if node.prefix is not None:
             size = self.read_int(c, node.prefix, lim)

@@ -78,7 +78,7 @@ def min_size(node: ir.Node) -> int:
         if node.prefix is not None:
             return node.prefix.width
         return 1 if node.prefix_varint else 0
-    if isinstance(node, ir.VarInt):
+    if isinstance(node, (ir.VarInt, ir.ZigZag)):
         return 1
     if isinstance(node, ir.Struct):
         return sum(min_size(f.node) for f in node.fields)
@@ -213,7 +213,7 @@ def unconditional_paths(proto: ir.ProtocolIR) -> set[ir.Path]:
                 visit(node)
             elif isinstance(node, ir.Bits):
                 out.update(f.path + (b.name,) for b in node.fields)
-            elif isinstance(node, (ir.Int, ir.VarInt, ir.Bytes)):
+            elif isinstance(node, (*ir.SCALARS, ir.Bytes)):
                 out.add(f.path)
 
     visit(proto.frame)

@@ -11,7 +11,7 @@ Shape of the tree::
       frame: Struct                      the whole frame, fields in wire order
         fields: tuple[Field, ...]
           Field(name, path, node)        path is absolute, e.g. ("header", "len")
-            node: Int | Bits | Const | Bytes | VarInt | Padding
+            node: Int | Bits | Const | Bytes | VarInt | ZigZag | Padding
                   | Struct | Array | Region | If | Switch
       roles: Roles                       request id, message type, keys, ...
 
@@ -184,6 +184,15 @@ class VarInt:
 
 
 @dataclass(frozen=True)
+class ZigZag:
+    """A signed integer, zigzag-mapped (0, -1, 1, -2, ... -> 0, 1, 2, 3, ...) and written as
+    unsigned LEB128 of at most ``max_bytes`` bytes: Protocol Buffers' ``sint32``/``sint64``,
+    Thrift compact's i16/i32/i64 (``construct.ZigZag``). Its value always fits int64."""
+
+    max_bytes: int = 10
+
+
+@dataclass(frozen=True)
 class Padding:
     size: int
 
@@ -276,7 +285,10 @@ class Extension:
         return next((o for o in self.outputs if o.name == name), None)
 
 
-Node = Union[Int, Bits, Const, Bytes, VarInt, Padding, Struct, Array, Region, If, Switch, Extension]
+Node = Union[Int, Bits, Const, Bytes, VarInt, ZigZag, Padding, Struct, Array, Region, If, Switch, Extension]
+
+# The whole-field integers: sizes, counts, conditions and roles may read their values.
+SCALARS = (Int, VarInt, ZigZag)
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,11 @@ class ValueGen(NodeVisitor):
         self.values[path] = value
         return value
 
+    def visit_ZigZag(self, node, path):
+        value = self.int_value(path, -(1 << 63), (1 << 63) - 1)
+        self.values[path] = value
+        return value
+
     def visit_Bytes(self, node, path):
         size = None
         if node.size is not None and not self._depends_on_derived(node.size):

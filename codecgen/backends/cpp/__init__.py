@@ -105,7 +105,7 @@ HELPER_DEPS = {
     "checkSigned64": (), "checkCount": (), "checkedAdd": (), "checkedSub": (), "checkedMul": (),
     "floorDiv": (), "floorMod": ("checkedSub", "checkedMul", "floorDiv"), "checkedShl": (),
     "checkedShr": (), "checkSize": (), "copyString": (), "asciiLower": (), "hexString": (),
-    "parseDecimal": (), "publishHeader": ("asciiLower",),
+    "parseDecimal": (), "publishHeader": ("asciiLower",), "zigzagDecode": (), "zigzagEncode": (),
 }
 
 

@@ -111,6 +111,9 @@ class _TypeText(NodeVisitor):
     def visit_VarInt(self, node):
         return "varint" if node.max_bytes == 10 else f"varint of at most {node.max_bytes} bytes"
 
+    def visit_ZigZag(self, node):
+        return "zigzag varint"
+
     def visit_Bytes(self, node):
         if node.prefix is not None:
             return f"bytes with a u{node.prefix.bits} length"
@@ -276,6 +279,9 @@ class FrameModel(NodeVisitor):
 
     def visit_VarInt(self, node, path, name, out, chain, base, in_entry, mname, where):
         self._add(out, Member("uint64_t", mname, where, "0"))
+
+    def visit_ZigZag(self, node, path, name, out, chain, base, in_entry, mname, where):
+        self._add(out, Member("int64_t", mname, where, "0"))
 
     def visit_Bits(self, node, path, name, out, chain, base, in_entry, mname, where):
         for b in node.fields:
@@ -516,6 +522,15 @@ class ParseEmitter(NodeVisitor):
         if path in self.refs:
             self.check_i64(path, target, where)
 
+    def visit_ZigZag(self, node, path, limit, where):
+        o = self.out
+        raw = o.fresh("raw")
+        o(f"uint64_t {raw} = 0;")
+        o(f'if (!readVarInt(buffer, cursor, {limit}, {node.max_bytes}, "{where}", {raw})) {{')
+        o("  return false;")
+        o("}")
+        o(f"{self.access(path)} = zigzagDecode({raw});")
+
     def visit_Bytes(self, node, path, limit, where):
         self.bytes_field(path, node, limit, where)
 
@@ -727,6 +742,9 @@ class WriteEmitter(NodeVisitor):
     def visit_VarInt(self, node, path, out, where):
         o = self.out
         o(f"writeVarInt({out}, {self.access(path)});")
+
+    def visit_ZigZag(self, node, path, out, where):
+        self.out(f"writeVarInt({out}, zigzagEncode({self.access(path)}));")
 
     def visit_Bytes(self, node, path, out, where):
         self.bytes_field(path, node, out, where)

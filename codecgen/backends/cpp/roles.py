@@ -274,6 +274,8 @@ def _int_shape(node):
         ctype = "uint8_t" if node.width <= 8 else "uint16_t" if node.width <= 16 else \
             "uint32_t" if node.width <= 32 else "uint64_t"
         return ctype, node.width, False
+    if isinstance(node, ir.ZigZag):
+        return "int64_t", 64, True
     return "uint64_t", 64, False
 
 
@@ -282,6 +284,8 @@ def _bounds(node):
         return node.type.min_value, node.type.max_value
     if isinstance(node, ir.BitField):
         return 0, (1 << node.width) - 1
+    if isinstance(node, ir.ZigZag):
+        return -(1 << 63), (1 << 63) - 1
     return 0, (1 << 63) - 1
 
 

@@ -15,6 +15,7 @@ from functools import lru_cache
 from codecgen import ir, naming
 from codecgen.errors import UserError
 from codecgen.ext.sources import BASE_SOURCE, embeddable_text
+from codecgen.ir.walk import walk_nodes
 from codecgen.backends.python.emit import (
     ConstructEmitter,
     FreshEmitter,
@@ -51,6 +52,8 @@ def int_bounds(node) -> tuple[int, int, int, bool]:
         return node.type.bits, node.type.min_value, node.type.max_value, node.type.signed
     if isinstance(node, ir.BitField):
         return node.width, 0, (1 << node.width) - 1, False
+    if isinstance(node, ir.ZigZag):
+        return 64, -(1 << 63), (1 << 63) - 1, True
     return 64, 0, (1 << 64) - 1, False
 
 
@@ -140,6 +143,7 @@ def render(proto: ir.ProtocolIR) -> str:
         "reserved_keys": repr(tuple(k.encode() for k in ir.RESERVED_KEYS)),
         "reserved_prefix": repr(ir.RESERVED_PREFIX.encode()),
         "construct_source": ConstructEmitter().struct(proto.frame, (), 0),
+        "zigzag": any(isinstance(node, ir.ZigZag) for node in walk_nodes(proto.frame)),
         "walker": WalkerEmitter(proto).emit(),
         "rules": [{"cond": exprs.value_expr(r.when), "type": r.type.name} for r in roles.message_type_rules],
         "response_error": exprs.value_expr(roles.response_error) if roles.response_error else "0",

@@ -69,6 +69,9 @@ class ConstructEmitter(NodeVisitor):
     def visit_VarInt(self, node, ctx, path, indent):
         return "VarInt"
 
+    def visit_ZigZag(self, node, ctx, path, indent):
+        return "ZigZag"
+
     def visit_Bytes(self, node, ctx, path, indent):
         if node.prefix is not None:
             return f"Prefixed({fmt_int(node.prefix)}, GreedyBytes)"
@@ -303,8 +306,22 @@ class WalkerEmitter(NodeVisitor):
 
     def visit_VarInt(self, node, path, lim, where, name):
         c = self.code
+        self.leb128(node.max_bytes, lim, where)
+        if path in self.referenced:
+            c("if value > _I64_MAX:")
+            c(f"    raise ProtocolError('{where}: value beyond 64-bit signed arithmetic')")
+            c(f"v_{name} = value")
+
+    def visit_ZigZag(self, node, path, lim, where, name):
+        self.leb128(node.max_bytes, lim, where)
+        if path in self.referenced:
+            self.code(f"v_{name} = (value >> 1) ^ -(value & 1)")
+
+    def leb128(self, max_bytes: int, lim: str, where: str):
+        """Unsigned LEB128 of at most ``max_bytes`` bytes into ``value`` (below 2^64)."""
+        c = self.code
         c("value = 0")
-        c(f"for i in range({node.max_bytes}):")
+        c(f"for i in range({max_bytes}):")
         self.code.depth += 1
         self.need("1", lim, where)
         c("byte = b[c]")
@@ -314,13 +331,9 @@ class WalkerEmitter(NodeVisitor):
         c("    break")
         self.code.depth -= 1
         c("else:")
-        c(f"    raise ProtocolError('{where}: varint longer than {node.max_bytes} bytes')")
+        c(f"    raise ProtocolError('{where}: varint longer than {max_bytes} bytes')")
         c("if value >= 1 << 64:")
         c(f"    raise ProtocolError('{where}: varint beyond 64 bits')")
-        if path in self.referenced:
-            c("if value > _I64_MAX:")
-            c(f"    raise ProtocolError('{where}: value beyond 64-bit signed arithmetic')")
-            c(f"v_{name} = value")
 
     def visit_Bytes(self, node, path, lim, where, name):
         c = self.code
@@ -479,7 +492,7 @@ class RolesEmitter:
     def small_int(self, path: ir.Path) -> bool:
         """An integer that always fits signed 64 bits (so no range check is needed)."""
         node = self.leaves.get(path)
-        if path == ir.DIRECTION_PATH or isinstance(node, ir.BitField):
+        if path == ir.DIRECTION_PATH or isinstance(node, (ir.BitField, ir.ZigZag)):
             return True
         return isinstance(node, ir.Int) and (node.type.width < 8 or node.type.signed)
 
@@ -574,7 +587,7 @@ class FreshEmitter(NodeVisitor):
         c = self.code
         c(f"{slot} = {self.default(node) if element else get}")
 
-    visit_Bytes = visit_VarInt
+    visit_Bytes = visit_ZigZag = visit_VarInt
 
     visit_Array = visit_VarInt
 
