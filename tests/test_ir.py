@@ -153,3 +153,65 @@ def test_host_model_targets_are_the_pins_targets():
     from codecgen.pins import target_names
 
     assert set(TARGETS) == set(target_names())
+
+
+# What each part may import (ARCHITECTURE.md draws the same table). A part not listed (the CLI,
+# the bridge) is not checked here. "codecgen" is the package face (the spec names).
+ALLOWED = {
+    "codecgen.ir": set(),
+    "codecgen.spec": {"codecgen.ir", "construct"},
+    "codecgen.frontend": {"codecgen.ir", "codecgen.spec", "codecgen.ext", "codecgen.naming", "codecgen.errors",
+                          "construct"},
+    "codecgen.backends.python": {"codecgen.ir", "codecgen.naming", "codecgen.errors", "codecgen.version",
+                                 "codecgen.backends.templating", "codecgen.ext"},
+    "codecgen.backends.cpp": {"codecgen.ir", "codecgen.naming", "codecgen.errors", "codecgen.version",
+                              "codecgen.backends.templating", "codecgen.pins"},
+    "codecgen.backends.k8s": {"codecgen.ir", "codecgen.naming", "codecgen.errors", "codecgen.version",
+                              "codecgen.backends.templating"},
+    "codecgen.summary": {"codecgen.ir"},
+    "codecgen.pipeline": {"codecgen.ir", "codecgen.backends.python", "codecgen.backends.cpp",
+                          "codecgen.backends.k8s"},
+    "codecgen.hostmodel": {"codecgen.ir", "codecgen.naming", "codecgen.pins"},
+    "codecgen.engines": {"codecgen.ir", "codecgen.backends.python", "codecgen.backends.cpp", "codecgen.hostmodel",
+                         "codecgen.output", "codecgen.pins", "codecgen.errors"},
+    "codecgen.verify": {"codecgen.ir", "codecgen.frontend", "codecgen.backends.python", "codecgen.engines",
+                        "codecgen.hostmodel", "codecgen.errors"},
+    "codecgen.fuzz": {"codecgen.ir", "codecgen.frontend", "codecgen.backends.python", "codecgen.engines",
+                      "codecgen.hostmodel", "codecgen.verify", "codecgen.naming", "codecgen.pins", "codecgen.errors"},
+    "codecgen.replay": {"codecgen.engines", "codecgen.frontend", "codecgen.errors"},
+}
+
+
+def _imports_by_part():
+    import ast
+
+    def part(module: str) -> str:
+        parts = module.split(".")
+        return ".".join(parts[:3] if len(parts) > 2 and parts[1] == "backends" else parts[:2])
+
+    found: dict = {}
+    for file in (ROOT / "codecgen").rglob("*.py"):
+        module = ".".join(file.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        me = part(module)
+        for node in ast.walk(ast.parse(file.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module in ("codecgen", "codecgen.backends"):
+                    names = [f"{node.module}.{a.name}" for a in node.names]
+                else:
+                    names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for name in names:
+                if name.split(".")[0] in ("codecgen", "construct"):
+                    target = "construct" if name.startswith("construct") else part(name)
+                    if target != me:
+                        found.setdefault(me, set()).add(target)
+    return found
+
+
+def test_parts_import_only_what_the_architecture_allows():
+    found = _imports_by_part()
+    problems = [f"{part} imports {sorted(found.get(part, set()) - allowed)}"
+                for part, allowed in ALLOWED.items() if found.get(part, set()) - allowed]
+    assert not problems, "\n".join(problems)
