@@ -1,17 +1,11 @@
-"""``codecgen verify``: the C++ codec against the reference codec, case by case."""
+"""``codecgen verify`` on the command line: arguments -> ``codecgen.verify.session.verify``."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import random
-import sys
-import time
-from pathlib import Path
+from dataclasses import fields
 
-from codecgen.errors import UserError
-
-DEFAULT_CASES = 2000
+from codecgen.verify.session import DEFAULT_CASES, VerifyOptions, verify
 
 
 def add_parser(sub) -> None:
@@ -32,75 +26,5 @@ def add_parser(sub) -> None:
     p.set_defaults(func=verify_main)
 
 
-def _progress_printer(total: int):
-    tty = sys.stderr.isatty()
-    state = {"last": 0.0, "n": 0}
-
-    def show(report):
-        state["n"] += 1
-        now = time.monotonic()
-        if state["n"] != total and now - state["last"] < (0.2 if tty else 5.0):
-            return
-        state["last"] = now
-        kinds = " ".join(f"{k}={v}" for k, v in sorted(report.counts.items()))
-        line = f"verify: {state['n']}/{total} cases  {kinds}"
-        print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
-
-    return show
-
-
 def verify_main(args: argparse.Namespace) -> int:
-    from codecgen.backends import python as pyb
-    from codecgen.frontend import load
-    from codecgen.verify.cases import CaseMaker
-    from codecgen.engines.native import native_codec
-    from codecgen.verify.run import case_from_json, difference, run_cases, write_reproducer
-
-    if args.cases < 1:
-        raise UserError("--cases must be at least 1")
-    proto = load(args.spec)
-    module = pyb.load(proto)
-    started = time.perf_counter()
-    print(f"verify: building {proto.name} with {args.compiler} -std={args.std}"
-          f"{'' if args.no_sanitize else ' -fsanitize=address,undefined'}", file=sys.stderr)
-    native = native_codec(proto, args.codec_dir, target=args.target, compiler=args.compiler,
-                          std=args.std, sanitize=not args.no_sanitize)
-    built = time.perf_counter()
-    try:
-        if args.replay:
-            path = Path(args.replay)
-            if not path.is_file():
-                raise UserError(f"--replay {args.replay}: no such file")
-            try:
-                cases = [case_from_json(json.loads(path.read_text())["case"])]
-            except (ValueError, KeyError) as exc:
-                raise UserError(f"--replay {args.replay}: not a reproducer ({exc})") from None
-            total = 1
-        else:
-            cases = CaseMaker(proto, module, random.Random(args.seed)).cases(args.cases)
-            total = args.cases
-        report = run_cases(module, native, cases, progress=_progress_printer(total))
-    finally:
-        native.close()
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
-    kinds = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()))
-    print(f"verify {proto.name}: {sum(report.counts.values())} cases ({kinds}); "
-          f"build {built - started:.1f}s, cases {report.seconds:.1f}s")
-    if report.ok:
-        print(f"verify {proto.name}: OK: the C++ codec and the reference codec agree on every case")
-        return 0
-    mismatch = report.mismatches[0]
-    case = mismatch["case"]
-    out = Path(args.out) / f"{proto.name}-{case['kind']}-seed{args.seed}.json"
-    write_reproducer(out, args.spec, mismatch)
-    data = case.get("data")
-    print(f"verify {proto.name}: MISMATCH in a {case['kind']} case: {mismatch['difference']}")
-    print(f"  direction {case.get('direction')}  chunks {case.get('chunks')}  "
-          f"{'mutation ' + json.dumps(case['mutation']) if 'mutation' in case else ''}"
-          f"{'error_type ' + str(case['error_type']) if 'error_type' in case else ''}")
-    print(f"  input ({0 if data is None else len(data)} bytes): {'(empty metadata)' if data is None else data.hex()}")
-    print(f"  reproducer: {out}")
-    print(f"  replay: codecgen verify {args.spec}"
-          f"{' --codec-dir ' + args.codec_dir if args.codec_dir else ''} --replay {out}")
-    return 1
+    return verify(VerifyOptions(**{f.name: getattr(args, f.name) for f in fields(VerifyOptions)}))
