@@ -221,7 +221,7 @@ def encode_values(proto: ir.ProtocolIR, obj: Any, where: str, direction: str = "
     converted = _convert(proto.frame, obj, where)
     vals, arrays = {}, {}
     _flatten(converted, (), vals, arrays)
-    container = module._fresh(vals, d)
+    container = pyb.fresh_container(module, vals, d)
     for path, items in arrays.items():
         holder = container
         for part in path[:-1]:

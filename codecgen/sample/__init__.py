@@ -88,7 +88,7 @@ class Sample:
             vals[r.request_id] = self._fit(r.request_id, request_id)
         if r.body is not None and r.body not in exts:
             vals[r.body] = body
-        container = self.module._fresh(vals, 0)
+        container = pyb.fresh_container(self.module, vals, 0)
         if r.header_map is not None and entries and not header_on_ext:
             _set(container, r.header_map.array, entries)
         for path, field in exts.items():
@@ -134,7 +134,7 @@ class Sample:
 
     def _fit(self, path, value: int) -> int:
         bits, _, _, signed = pyb.int_bounds(self._node(path))
-        return self.module._fit(value, bits, signed)
+        return pyb.fit_int(self.module, value, bits, signed)
 
     # ------------------------------------------------------------------ responses
 

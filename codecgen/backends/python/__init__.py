@@ -192,3 +192,18 @@ def _load_text(name: str, text: str) -> types.ModuleType:
 def load(proto: ir.ProtocolIR) -> types.ModuleType:
     """The reference codec module for ``proto``, executed in-process."""
     return _load_text(proto.name, render(proto))
+
+
+# The generated module's helpers other parts need, named here (its owner) so that no other part
+# reaches into the module's private names.
+
+
+def fresh_container(module: types.ModuleType, values: dict, direction: int):
+    """A container for a new frame of ``module``: ``values`` maps field paths to values, the
+    rest take their defaults (``direction`` 0 request, 1 response)."""
+    return module._fresh(values, direction)
+
+
+def fit_int(module: types.ModuleType, value: int, bits: int, signed: bool) -> int:
+    """``value`` truncated to a field of ``bits`` bits (two's complement), as ``module`` does."""
+    return module._fit(value, bits, signed)
