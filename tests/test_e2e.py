@@ -158,21 +158,23 @@ def test_the_wheel_the_image_installs_serves_and_probes(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     py = venv / "bin" / "python"
-    subprocess.run([py, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)], check=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the venv's codecgen, not a checkout's
+    subprocess.run([py, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)], check=True,
+                   env=env)
     where = subprocess.run([py, "-c", "import codecgen; print(codecgen.__file__)"], capture_output=True,
-                           text=True, check=True, cwd=tmp_path).stdout.strip()
+                           text=True, check=True, cwd=tmp_path, env=env).stdout.strip()
     assert where.startswith(str(venv)), where  # the wheel's copy, not this checkout
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     spec = str(ctx / "specs" / "meshrpc.py")
     server = subprocess.Popen([venv / "bin" / "codecgen", "serve", spec, "--port", str(port), "--name", "v1"],
-                              stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+                              stdout=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
     try:
         assert "serving meshrpc" in server.stdout.readline()
         probe = subprocess.run([venv / "bin" / "codecgen", "probe", spec, "--to", f"127.0.0.1:{port}",
                                 "--key", "service", "--values", "echo", "ping"],
-                               capture_output=True, text=True, cwd=tmp_path, timeout=60)
+                               capture_output=True, text=True, cwd=tmp_path, timeout=60, env=env)
     finally:
         server.terminate()
         server.wait(10)
