@@ -109,14 +109,6 @@ def decode_refs(proto: ir.ProtocolIR) -> set[ir.Path]:
     return refs
 
 
-def role_exprs(proto: ir.ProtocolIR) -> list[ir.Expr]:
-    r = proto.roles
-    out = [rule.when for rule in r.message_type_rules]
-    if r.response_error is not None:
-        out.append(r.response_error)
-    return out
-
-
 def early_size_checks(proto: ir.ProtocolIR) -> dict[ir.Path, list[tuple[ir.Path, int, ir.Expr, ir.Expr | None]]]:
     """Size checks to run as soon as their inputs are read, before the bytes in between.
 

@@ -21,6 +21,7 @@ import random
 from typing import Iterator
 
 from codecgen import ir
+from codecgen.ir.facts import facts
 from codecgen.verify.fixtures import ERROR_MESSAGES, FIXED_MUTATIONS
 from codecgen.verify.values import random_frame
 
@@ -37,9 +38,7 @@ def _mutations(rng: random.Random, known_keys: list[str]) -> Iterator[dict]:
 
 def length_fields(proto: ir.ProtocolIR) -> list[tuple[int, int]]:
     """(offset, width) of top-level fields that size something, where the offset is fixed."""
-    from codecgen.ir.facts import decode_refs
-
-    refs = decode_refs(proto)
+    refs = facts(proto).decode_refs
     out = []
     for f in proto.frame.fields:
         if f.static_offset is None:
