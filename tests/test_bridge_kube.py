@@ -1,0 +1,455 @@
+"""``codecgen bridge`` against the Kubernetes API **fake** (tests/kube_fake.py, on 127.0.0.1):
+server-side apply and ownership, idempotence, empty protection and the grace period, deletions,
+API errors, templates, two sources on one host, debounce, leader election, metrics.
+
+Registries here are small in-test :class:`Source` implementations (real objects implementing the
+interface) and the ``file://`` source; the real ZooKeeper/etcd sources are tested by their half.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from codecgen.bridge.config import SourceOptions
+from codecgen.bridge.kube import ApiError, Connection, Kube, load_connection
+from codecgen.bridge.mapping import OWNER, OWNER_LABEL, Mapper
+from codecgen.bridge.model import Instance, Service, Source, SourceError
+from codecgen.bridge.observe import Metrics
+from codecgen.bridge.reconcile import Reconciler
+from codecgen.bridge.runner import Bridge, Settings
+
+try:
+    from tests.kube_fake import TOKEN, KubeFake
+except ImportError:  # pragma: no cover - run from tests/
+    from kube_fake import TOKEN, KubeFake  # type: ignore
+
+NS = "mesh"
+ENTRY = "aeraki-org-demo-greeter"
+
+
+class MemorySource(Source):
+    """A registry held in memory; ``fail`` makes list() raise SourceError."""
+
+    scheme = "memory"
+
+    def __init__(self, name: str = "mem"):
+        super().__init__(f"memory://{name}", name)
+        self.services: dict[str, Service] = {}
+        self.fail = None
+        self.notify = None
+
+    def set(self, *services: Service) -> None:
+        self.services = {s.key: s for s in services}
+        if self.notify:
+            self.notify({s.key for s in services})
+
+    def list(self):
+        if self.fail:
+            raise SourceError(self.fail)
+        return dict(self.services)
+
+    def watch(self, notify) -> None:
+        self.notify = notify
+
+    def healthy(self) -> bool:
+        return self.fail is None
+
+
+def svc(source: str, *addresses: str, name: str = "org.demo.Greeter", port: int = 20880, **labels) -> Service:
+    return Service(source=source, key=name, name=name, instances=tuple(
+        Instance(address=a, port=port, protocol="dubbo", labels=labels) for a in addresses))
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def fake():
+    f = KubeFake().start()
+    yield f
+    f.stop()
+
+
+def kube_for(fake: KubeFake, **kw) -> Kube:
+    return Kube(Connection(server=fake.url, token=TOKEN), **{"timeout": 2.0, "backoff": 0.01, **kw})
+
+
+def reconciler(fake, *sources, grace=30.0, clock=None, kube=None, **opts) -> Reconciler:
+    pairs = [(SourceOptions(url=s.url, name=s.name, namespace=NS, **opts), s) for s in sources]
+    mapper = Mapper({o.name: o for o, _ in pairs}, ["dubbo"])
+    return Reconciler(pairs, mapper, kube or kube_for(fake), Metrics(), grace=grace, clock=clock or Clock())
+
+
+def full(rec: Reconciler) -> None:
+    rec.read()
+    rec.load_live()
+    rec.update()
+    rec.sync()
+
+
+def changed(rec: Reconciler) -> None:
+    """What the runner does when a source notified and the debounce fired."""
+    rec.sync(rec.update(rec.read()))
+
+
+def endpoints(fake, name=ENTRY):
+    obj = fake.get("ServiceEntry", NS, name)
+    return sorted(e["address"] for e in obj["spec"].get("endpoints", [])) if obj else None
+
+
+# --------------------------------------------------------------------------- apply, ownership, idempotence
+
+
+def test_first_sync_creates_entry_then_unchanged_registry_and_restart_write_nothing(fake):
+    src = MemorySource()
+    src.set(svc("mem", "10.0.0.1", "10.0.0.2", application="demo", methods="a,b"))
+    rec = reconciler(fake, src)
+    full(rec)
+    obj = fake.get("ServiceEntry", NS, ENTRY)
+    assert obj["spec"]["hosts"] == ["org.demo.greeter"]
+    assert obj["spec"]["ports"] == [{"number": 20880, "name": "tcp-metaprotocol-dubbo-20880", "protocol": "TCP"}]
+    assert obj["metadata"]["labels"] == {"manager": "aeraki", "registry": "mem", OWNER_LABEL: OWNER}
+    assert obj["spec"]["endpoints"][0]["labels"] == {"application": "demo", "registry": "mem"}  # "a,b" dropped
+    assert fake.total_writes() == 1
+    full(rec)  # unchanged registry, second pass
+    assert fake.total_writes() == 1
+    full(reconciler(fake, src))  # a restarted bridge: fresh state, same registry
+    assert fake.total_writes() == 1
+    assert rec.metrics.get("codecgen_bridge_writes_total", kind="ServiceEntry", verb="apply") == 1
+
+
+def test_addresses_allocated_by_another_manager_survive_the_bridges_apply(fake):
+    src = MemorySource()
+    src.set(svc("mem", "10.0.0.1"))
+    rec = reconciler(fake, src)
+    full(rec)
+    fake.update_as("aeraki", "ServiceEntry", NS, ENTRY,
+                   lambda o: o["spec"].__setitem__("addresses", ["240.240.0.7"]))
+    src.set(svc("mem", "10.0.0.1", "10.0.0.3"))
+    changed(rec)
+    obj = fake.get("ServiceEntry", NS, ENTRY)
+    assert obj["spec"]["addresses"] == ["240.240.0.7"]
+    assert endpoints(fake) == ["10.0.0.1", "10.0.0.3"]
+    assert fake.owners[("ServiceEntry", NS, ENTRY)][("spec", "addresses")] == "aeraki"
+    full(rec)  # the allocated VIP is not a difference: nothing to write
+    assert fake.total_writes("ServiceEntry") == 3  # create, aeraki's update, one change
+
+
+def test_fake_reports_apply_conflicts_without_force_and_invalid_objects_with_the_field(fake):
+    kube = kube_for(fake, retries=0)
+    fake.create_as("kubectl", {"apiVersion": "networking.istio.io/v1beta1", "kind": "ServiceEntry",
+                               "metadata": {"name": "x", "namespace": NS},
+                               "spec": {"hosts": ["x.example"], "location": "MESH_EXTERNAL"}})
+    body = {"apiVersion": "networking.istio.io/v1beta1", "kind": "ServiceEntry",
+            "metadata": {"name": "x", "namespace": NS}, "spec": {"hosts": ["x.example"], "location": "MESH_INTERNAL"}}
+    with pytest.raises(ApiError) as info:
+        kube.request("PATCH", kube.path("ServiceEntry", NS, "x", fieldManager="other"), "x", body=body,
+                     content_type="application/apply-patch+yaml")
+    assert info.value.status == 409 and ".spec.location" in info.value.describe()
+    body["spec"]["ports"] = [{"number": 1, "name": "tcp-metaprotocol"}]
+    with pytest.raises(ApiError) as info:
+        kube.apply(body)
+    assert info.value.status == 422
+    assert "ServiceEntry mesh/x: spec.ports[0].name" in info.value.describe()
+
+
+# --------------------------------------------------------------------------- registry trouble
+
+
+def test_a_failing_source_changes_nothing(fake):
+    src = MemorySource()
+    src.set(svc("mem", "10.0.0.1"))
+    rec = reconciler(fake, src, grace=0.0)
+    full(rec)
+    src.fail = "connection refused"
+    src.services = {}
+    full(rec)
+    changed(rec)
+    assert endpoints(fake) == ["10.0.0.1"] and fake.total_writes() == 1
+    assert rec.metrics.get("codecgen_bridge_errors_total", kind="source") == 2
+
+
+def test_a_source_never_read_leaves_what_it_fed_alone(fake):
+    src = MemorySource()
+    src.set(svc("mem", "10.0.0.1"))
+    full(reconciler(fake, src))
+    src.fail = "session expired"
+    rec = reconciler(fake, src, grace=0.0)  # restart while the registry is down
+    full(rec)
+    rec.clock.now += 3600
+    full(rec)
+    assert endpoints(fake) == ["10.0.0.1"] and fake.total_writes() == 1
+
+
+def test_empty_protection_holds_a_drop_to_zero_for_the_grace_period(fake):
+    src = MemorySource()
+    src.set(svc("mem", "10.0.0.1", "10.0.0.2"))
+    rec = reconciler(fake, src, grace=30.0)
+    full(rec)
+    src.set(svc("mem"))                       # n -> 0
+    changed(rec)
+    rec.clock.now += 20
+    full(rec)
+    assert endpoints(fake) == ["10.0.0.1", "10.0.0.2"] and rec.next_due() == 1030.0
+    src.set(svc("mem", "10.0.0.1", "10.0.0.2"))  # back within the grace period: nothing happened
+    changed(rec)
+    assert not rec.held and fake.total_writes() == 1
+    src.set(svc("mem"))
+    changed(rec)
+    rec.clock.now += 31
+    rec.sync(list(rec.held))
+    obj = fake.get("ServiceEntry", NS, ENTRY)
+    assert obj["spec"]["endpoints"] == [] and obj["spec"]["ports"][0]["number"] == 20880  # ports kept
+    assert fake.total_writes() == 2
+
+
+def test_disappeared_service_is_deleted_after_the_grace_period_and_counted(fake):
+    src = MemorySource()
+    src.set(svc("mem", "10.0.0.1"), svc("mem", "10.0.0.9", name="org.demo.Other"))
+    rec = reconciler(fake, src, grace=30.0)
+    full(rec)
+    users = {"apiVersion": "networking.istio.io/v1beta1", "kind": "ServiceEntry",  # not ours: never touched
+             "metadata": {"name": "users-own", "namespace": NS, "labels": {"manager": "aeraki"}},
+             "spec": {"hosts": ["own.example"], "resolution": "NONE"}}
+    fake.create_as("kubectl", users)
+    src.set(svc("mem", "10.0.0.9", name="org.demo.Other"))
+    changed(rec)
+    rec.clock.now += 29
+    full(rec)
+    assert fake.get("ServiceEntry", NS, ENTRY) is not None
+    rec.clock.now += 2
+    full(rec)
+    assert fake.get("ServiceEntry", NS, ENTRY) is None
+    assert fake.get("ServiceEntry", NS, "users-own") is not None
+    assert rec.metrics.get("codecgen_bridge_deletions_total") == 1
+    assert fake.writes[("delete", "ServiceEntry")] == 1
+
+
+# --------------------------------------------------------------------------- API errors
+
+
+@pytest.mark.parametrize("status", [409, 429, 500, 503])
+def test_api_errors_are_retried(fake, status):
+    src = MemorySource()
+    src.set(svc("mem", "10.0.0.1"))
+    fake.inject(status, method="PATCH", times=2)
+    rec = reconciler(fake, src)
+    full(rec)
+    assert endpoints(fake) == ["10.0.0.1"]
+    assert fake.requests[("PATCH", "ServiceEntry")] == 3
+
+
+def test_a_timeout_is_retried_and_the_write_lands_once(fake):
+    src = MemorySource()
+    src.set(svc("mem", "10.0.0.1"))
+    fake.inject(None, method="PATCH", delay=0.6)  # served, but after the client gave up
+    rec = reconciler(fake, src, kube=kube_for(fake, timeout=0.3))
+    full(rec)
+    time.sleep(0.4)
+    assert endpoints(fake) == ["10.0.0.1"] and fake.writes[("apply", "ServiceEntry")] == 1
+
+
+def test_a_bad_object_is_reported_by_name_and_field_and_does_not_stop_the_others(fake, caplog):
+    src = MemorySource()
+    src.set(svc("mem", "10.0.0.1"), svc("mem", "h" * 300, name="org.demo.Bad"),
+            svc("mem", "10.0.0.3", name="org.demo.Zed"))
+    fake.inject(422, method="PATCH", times=1)  # the first apply (the API refuses it), then normal
+    rec = reconciler(fake, src)
+    with caplog.at_level("ERROR", logger="codecgen.bridge"):
+        full(rec)
+    text = " ".join(str(getattr(r, "fields", "")) for r in caplog.records)
+    assert "ServiceEntry aeraki-org-demo-bad: spec.endpoints[0].address" in text
+    assert "ServiceEntry/mesh/aeraki-org-demo-greeter" in text and "HTTP 422" in text
+    assert endpoints(fake, "aeraki-org-demo-zed") == ["10.0.0.3"]
+    assert rec.metrics.get("codecgen_bridge_errors_total", kind="invalid") == 2
+    full(rec)  # the refused apply is retried on the next pass
+    assert endpoints(fake) == ["10.0.0.1"] and fake.get("ServiceEntry", NS, "aeraki-org-demo-bad") is None
+
+
+# --------------------------------------------------------------------------- templates, two sources
+
+
+def template(name, host, resolution, external="true", service="greeter"):
+    return {"apiVersion": "networking.istio.io/v1beta1", "kind": "ServiceEntry",
+            "metadata": {"name": name, "namespace": NS,
+                         "labels": {"manager": "aeraki", "registry": "polaris", "team": "a"},
+                         "annotations": {"aeraki.net/polarisNamespace": "Production",
+                                         "aeraki.net/polarisService": service, "aeraki.net/external": external}},
+            "spec": {"hosts": [host], "resolution": resolution}}
+
+
+def test_polaris_template_is_filled_in_place(fake):
+    fake.create_as("kubectl", template("my-greeter", "dev.greeter.polaris", "STATIC"))
+    fake.create_as("kubectl", template("greeter-none", "dev.hello.polaris", "NONE", external="false",
+                                       service="hello"))
+    src = MemorySource("polaris")
+    src.set(Service(source="polaris", key="Production/greeter", name="greeter", namespace="Production",
+                    instances=(Instance("10.1.0.1", 8080, "dubbo", weight=80),
+                               Instance("10.1.0.2", 8080, "dubbo", weight=20))),
+            Service(source="polaris", key="Production/hello", name="hello", namespace="Production",
+                    instances=(Instance("10.1.0.3", 8080, "dubbo"),)))
+    rec = reconciler(fake, src)
+    full(rec)
+    obj = fake.get("ServiceEntry", NS, "my-greeter")
+    assert obj["spec"]["hosts"] == ["dev.greeter.polaris"] and obj["spec"]["resolution"] == "STATIC"
+    assert obj["metadata"]["labels"] == {"manager": "aeraki", "registry": "polaris", "team": "a"}
+    assert obj["spec"]["location"] == "MESH_EXTERNAL"
+    assert [(e["address"], e.get("weight")) for e in obj["spec"]["endpoints"]] == [("10.1.0.1", 80), ("10.1.0.2", 20)]
+    none = fake.get("ServiceEntry", NS, "greeter-none")
+    assert none["spec"]["resolution"] == "NONE" and "endpoints" not in none["spec"]  # Istio forbids them
+    assert none["spec"]["ports"][0]["name"] == "tcp-metaprotocol-dubbo-8080"
+    assert none["spec"]["location"] == "MESH_INTERNAL"
+    assert [o["metadata"]["name"] for o in fake.list("ServiceEntry")] == ["greeter-none", "my-greeter"]
+    writes = fake.total_writes()
+    full(rec)
+    assert fake.total_writes() == writes
+
+
+def test_two_sources_feed_one_host(fake):
+    zk, etcd = MemorySource("zk"), MemorySource("etcd")
+    zk.set(svc("zk", "10.0.0.1"))
+    etcd.set(svc("etcd", "10.0.0.2"))
+    rec = reconciler(fake, zk, etcd)
+    full(rec)
+    obj = fake.get("ServiceEntry", NS, ENTRY)
+    assert [(e["address"], e["labels"]["registry"]) for e in obj["spec"]["endpoints"]] == [
+        ("10.0.0.1", "zk"), ("10.0.0.2", "etcd")]
+    assert obj["metadata"]["labels"]["registry"] == "etcd.zk"
+    etcd.fail = "etcd down"
+    zk.set(svc("zk", "10.0.0.1", "10.0.0.5"))
+    changed(rec)
+    assert endpoints(fake) == ["10.0.0.1", "10.0.0.2", "10.0.0.5"]  # etcd's last good endpoints kept
+
+
+# --------------------------------------------------------------------------- the runner
+
+
+def settings(sources, **kw) -> Settings:
+    return Settings(sources=[SourceOptions(url=s.url, name=s.name, namespace=NS) for s in sources],
+                    protocols=["dubbo"], **{"listen": ("127.0.0.1", 0), "resync": 600.0, **kw})
+
+
+def wait_for(predicate, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def bridge(fake, srcs, **kw) -> Bridge:
+    return Bridge(settings(srcs, **kw), kube_for(fake), [(o, s) for o, s in zip(settings(srcs).sources, srcs)])
+
+
+def test_hundred_flaps_in_a_second_make_one_write_after_the_debounce(fake):
+    src = MemorySource()
+    src.set(svc("mem", "10.0.0.1"))
+    b = bridge(fake, [src], debounce=0.5, max_delay=5.0).start()
+    try:
+        assert wait_for(lambda: endpoints(fake) == ["10.0.0.1"])
+        start = fake.total_writes()
+        for i in range(100):
+            src.set(svc("mem", "10.0.0.1", *(["10.0.0.2"] if i % 2 else [])))
+            time.sleep(0.01)
+        assert wait_for(lambda: endpoints(fake) == ["10.0.0.1", "10.0.0.2"], timeout=5)
+        time.sleep(0.8)
+        assert fake.total_writes() - start == 1
+    finally:
+        b.stop()
+
+
+def test_health_ready_and_metrics_endpoints(fake):
+    src = MemorySource()
+    src.set(svc("mem", "10.0.0.1", "10.0.0.2"), svc("mem", "10.0.0.3", name="x.Y", port=1))
+    src.services["grpc"] = Service(source="mem", key="grpc", name="grpc",
+                                   instances=(Instance("10.9.9.9", 1, "grpc"),))
+    b = bridge(fake, [src]).start()
+    try:
+        base = f"http://127.0.0.1:{b.http.port}"
+        assert urllib.request.urlopen(base + "/healthz").status == 200
+        assert wait_for(lambda: b.ready())
+        assert urllib.request.urlopen(base + "/readyz").status == 200
+        text = urllib.request.urlopen(base + "/metrics").read().decode()
+    finally:
+        b.stop()
+    for line in ('codecgen_bridge_services{source="mem"} 3', 'codecgen_bridge_endpoints{source="mem"} 4',
+                 'codecgen_bridge_writes_total{kind="ServiceEntry",verb="apply"} 2',
+                 'codecgen_bridge_refused_services{reason="unknown-protocol",source="mem"} 1',
+                 "# TYPE codecgen_bridge_last_sync_timestamp_seconds gauge",
+                 "codecgen_bridge_leader 1"):
+        assert line in text, line
+    assert 'codecgen_bridge_last_sync_timestamp_seconds{source="mem"} 1' in text
+
+
+def test_two_replicas_only_the_leader_writes_and_the_other_takes_over(fake):
+    src_a, src_b = MemorySource(), MemorySource()
+    for s in (src_a, src_b):
+        s.set(svc("mem", "10.0.0.1"))
+    kw = dict(lease_namespace=NS, lease_duration=1.2, debounce=0.05)
+    a = Bridge(settings([src_a], **kw), kube_for(fake), [(settings([src_a]).sources[0], src_a)], identity="a").start()
+    assert wait_for(lambda: a.is_leader() and endpoints(fake) == ["10.0.0.1"])
+    b = Bridge(settings([src_b], **kw), kube_for(fake), [(settings([src_b]).sources[0], src_b)], identity="b").start()
+    try:
+        time.sleep(1.0)
+        assert not b.is_leader()
+        src_b.set(svc("mem", "10.0.0.1", "10.0.0.2"))  # only b sees this change: b must not write it
+        time.sleep(0.5)
+        assert endpoints(fake) == ["10.0.0.1"]
+        a.leader._stop.set()  # a crashes: it stops renewing, without handing the lease back
+        a.leader._thread.join()
+        assert wait_for(lambda: b.is_leader(), timeout=5)
+        assert wait_for(lambda: endpoints(fake) == ["10.0.0.1", "10.0.0.2"], timeout=5)
+        assert not a.is_leader()
+        assert fake.get("Lease", NS, "codecgen-bridge")["spec"]["holderIdentity"] == "b"
+    finally:
+        a.stop()
+        b.stop()
+    assert fake.get("Lease", NS, "codecgen-bridge")["spec"]["holderIdentity"] == ""  # b released it
+
+
+def test_file_source_change_reaches_the_cluster(fake, tmp_path):
+    reg = tmp_path / "reg.yaml"
+    reg.write_text("- name: org.demo.Greeter\n  instances:\n  - {address: 10.0.0.1, port: 20880, protocol: dubbo}\n")
+    from codecgen.bridge.sources.file import FileSource
+
+    src = FileSource(f"file://{reg}?interval=0.05")
+    opts = SourceOptions(url=src.url, name="file", namespace=NS)
+    b = Bridge(Settings(sources=[opts], protocols=["dubbo"], listen=None, debounce=0.05), kube_for(fake),
+               [(opts, src)]).start()
+    try:
+        assert wait_for(lambda: endpoints(fake) == ["10.0.0.1"])
+        reg.write_text(reg.read_text() + "  - {address: 10.0.0.2, port: 20880, protocol: dubbo}\n")
+        assert wait_for(lambda: endpoints(fake) == ["10.0.0.1", "10.0.0.2"])
+        reg.write_text("- [not, a, service")  # broken file: the last good content stays
+        time.sleep(0.5)
+        assert endpoints(fake) == ["10.0.0.1", "10.0.0.2"]
+    finally:
+        b.stop()
+
+
+def test_kubeconfig_token_and_refusals(fake, tmp_path, monkeypatch):
+    path = fake.kubeconfig(tmp_path / "config")
+    kube = Kube(load_connection(str(path)), backoff=0.01)
+    assert kube.list("ServiceEntry", NS) == []
+    monkeypatch.setenv("KUBECONFIG", str(path))
+    assert Kube(load_connection()).conn.token == TOKEN
+    bad = Kube(Connection(server=fake.url, token="wrong"), retries=0)
+    with pytest.raises(ApiError) as info:
+        bad.list("ServiceEntry", NS)
+    assert info.value.status == 401
+    text = path.read_text().replace("token: fake-token", "exec: {command: aws}")
+    (tmp_path / "exec").write_text(text)
+    from codecgen.errors import UserError
+
+    with pytest.raises(UserError, match="exec/auth-provider"):
+        load_connection(str(tmp_path / "exec"))
