@@ -59,11 +59,13 @@ class Refused(Exception):
         self.reason = reason
 
 
-def subdomain_problem(value: str) -> Optional[str]:
+def subdomain_problem(value: str, label_limit: bool = True) -> Optional[str]:
+    """Why ``value`` is not a DNS-1123 subdomain.  Host names (Istio's FQDN check) also limit each
+    label to 63 characters; object names (Kubernetes' check) only the whole to 253."""
     if not value or len(value) > 253:
         return f"{value!r} is not a DNS-1123 subdomain (1..253 characters)"
     for label in value.split("."):
-        if len(label) > MAX_LABEL or not DNS1123_LABEL_RE.match(label):
+        if (label_limit and len(label) > MAX_LABEL) or not DNS1123_LABEL_RE.match(label):
             return f"{value!r} is not a DNS-1123 subdomain (label {label!r}: [a-z0-9-], at most 63)"
     return None
 
@@ -140,7 +142,7 @@ class Mapper:
                 host += "." + svc.namespace.lower()
         problem = subdomain_problem(host)
         name = "aeraki-" + host.replace(".", "-")
-        problem = problem or (subdomain_problem(name) and f"entry name {subdomain_problem(name)}")
+        problem = problem or (subdomain_problem(name, False) and f"entry name {subdomain_problem(name, False)}")
         if problem:
             raise Refused("invalid", f"{svc.source} service {svc.key}: host {problem}")
         return Placement(opts.namespace, host, name)

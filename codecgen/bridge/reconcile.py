@@ -4,7 +4,8 @@
   it fed changes.  Objects fed by a source that has never been read are not touched at all.
 - An entry whose endpoints would drop from n to 0, and an entry (or alias) whose services
   disappeared, are *held*: applied (emptied / deleted) only when the condition still holds after
-  ``grace`` seconds.  Deletions are counted.  An emptied entry keeps its ports.
+  ``grace`` seconds.  Deletions are counted.  An emptied entry keeps its ports; a service never
+  seen with an instance has no port to declare and gets no entry.
 - An object is written only when what the bridge applies differs from what is live (its hash
   annotation or any field it owns), so an unchanged registry, and a restart, write nothing.
 - Only objects carrying the ownership label are deleted; templates are filled, never deleted.
@@ -212,7 +213,7 @@ class Reconciler:
                             if self._aliased(key) else [])
             for k in keys:
                 d = self._safe_desired(k)
-                if d is not None:
+                if d is not None and (k[0] != "ServiceEntry" or d.template or d.body["spec"].get("ports")):
                     out[k] = d
         return out
 
@@ -276,6 +277,8 @@ class Reconciler:
                     return
             else:
                 self.held.pop(key, None)
+        if key[0] == "ServiceEntry" and not d.template and not body["spec"].get("ports"):
+            return  # a service never seen with an instance: no port to declare, nothing to create
         if not differs(body, live):
             return
         problems = validate(d.check, protocols=self.mapper.protocols | BUILTIN_PROTOCOLS)

@@ -57,7 +57,7 @@ def once(settings: Settings, sources=None) -> dict[str, str]:
         rec.read()
         for opts, _ in sources:
             if opts.name not in rec.snapshots:
-                raise UserError(f"--source {opts.url}: {rec.errors.get(opts.name, 'could not be read')}")
+                raise UserError(f"source {opts.name}: {rec.errors.get(opts.name, 'could not be read')}")
         rec.update()
         desired = rec.all_desired()
     finally:
