@@ -8,9 +8,9 @@ interface) and the ``file://`` source; the real ZooKeeper/etcd sources are teste
 
 from __future__ import annotations
 
-import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -453,3 +453,34 @@ def test_kubeconfig_token_and_refusals(fake, tmp_path, monkeypatch):
 
     with pytest.raises(UserError, match="exec/auth-provider"):
         load_connection(str(tmp_path / "exec"))
+
+
+def test_bridge_run_process_syncs_serves_metrics_and_stops_on_sigterm(fake, tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    reg = tmp_path / "reg.yaml"
+    reg.write_text("- name: org.demo.Greeter\n  instances:\n  - {address: 10.0.0.1, port: 20880, protocol: dubbo}\n")
+    cfg = fake.kubeconfig(tmp_path / "kubeconfig")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "codecgen.cli", "bridge", "run", "--source", f"file://{reg}?interval=0.05",
+         "--protocol", "dubbo", "--namespace", NS, "--kubeconfig", str(cfg), "--listen", "127.0.0.1:0",
+         "--debounce", "0.05"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = json.loads(proc.stderr.readline())
+        assert first["msg"] == "serving /healthz /readyz /metrics"
+        assert wait_for(lambda: endpoints(fake) == ["10.0.0.1"])
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{first['port']}/metrics").read().decode()
+        assert 'codecgen_bridge_writes_total{kind="ServiceEntry",verb="apply"} 1' in metrics
+        assert fake.get("Lease", NS, "codecgen-bridge")["spec"]["holderIdentity"] == first["identity"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=20)[1]
+    assert proc.returncode == 0, rest
+    lines = [json.loads(line) for line in rest.splitlines()]
+    assert {"became leader", "apply", "full sync done"} <= {line["msg"] for line in lines}
+    assert fake.get("Lease", NS, "codecgen-bridge")["spec"]["holderIdentity"] == ""

@@ -128,6 +128,8 @@ class Bridge:
     def start(self) -> "Bridge":
         if self.settings.listen:
             self.http = HealthServer(*self.settings.listen, self.metrics, self.ready)
+            event(logging.INFO, "serving /healthz /readyz /metrics", address=self.settings.listen[0],
+                  port=self.http.port, identity=self.identity)
         self.metrics.set("codecgen_bridge_leader", int(self.is_leader()))
         for opts, src in self.sources:
             src.watch(self._notifier(opts.name))
