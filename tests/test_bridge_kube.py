@@ -262,17 +262,19 @@ def test_a_bad_object_is_reported_by_name_and_field_and_does_not_stop_the_others
     src = MemorySource()
     src.set(svc("mem", "10.0.0.1"), svc("mem", "h" * 300, name="org.demo.Bad"),
             svc("mem", "10.0.0.3", name="org.demo.Zed"))
-    fake.inject(422, method="PATCH", times=1)  # the first apply (the API refuses it), then normal
+    fake.inject(422, method="PATCH", times=1)  # the API refuses one of the two good objects
     rec = reconciler(fake, src)
     with caplog.at_level("ERROR", logger="codecgen.bridge"):
         full(rec)
     text = " ".join(str(getattr(r, "fields", "")) for r in caplog.records)
-    assert "ServiceEntry aeraki-org-demo-bad: spec.endpoints[0].address" in text
-    assert "ServiceEntry/mesh/aeraki-org-demo-greeter" in text and "HTTP 422" in text
-    assert endpoints(fake, "aeraki-org-demo-zed") == ["10.0.0.3"]
+    assert "ServiceEntry aeraki-org-demo-bad: spec.endpoints[0].address" in text  # refused before sending
+    applied = [n for n in (ENTRY, "aeraki-org-demo-zed") if fake.get("ServiceEntry", NS, n)]
+    refused = ({ENTRY, "aeraki-org-demo-zed"} - set(applied)).pop()
+    assert len(applied) == 1 and f"ServiceEntry/mesh/{refused}" in text and "HTTP 422" in text
     assert rec.metrics.get("codecgen_bridge_errors_total", kind="invalid") == 2
-    full(rec)  # the refused apply is retried on the next pass
-    assert endpoints(fake) == ["10.0.0.1"] and fake.get("ServiceEntry", NS, "aeraki-org-demo-bad") is None
+    full(rec)  # the refused apply is retried on the next pass; the bad one is still not sent
+    assert endpoints(fake) == ["10.0.0.1"] and endpoints(fake, "aeraki-org-demo-zed") == ["10.0.0.3"]
+    assert fake.get("ServiceEntry", NS, "aeraki-org-demo-bad") is None
 
 
 # --------------------------------------------------------------------------- templates, two sources

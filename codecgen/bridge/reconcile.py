@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
@@ -68,10 +69,12 @@ def differs(body: Mapping, live: Optional[Mapping]) -> bool:
 class Reconciler:
     def __init__(self, sources: Sequence[tuple[SourceOptions, Source]], mapper: Mapper,
                  kube: Optional[Kube], metrics: Metrics, *, grace: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic, allowed: Callable[[], bool] = lambda: True):
+                 clock: Callable[[], float] = time.monotonic, allowed: Callable[[], bool] = lambda: True,
+                 workers: int = 4):
         self.sources = {opts.name: (opts, src) for opts, src in sources}
         self.mapper, self.kube, self.metrics = mapper, kube, metrics
         self.grace, self.clock, self.allowed = grace, clock, allowed
+        self.workers = workers  # concurrent API writes (each thread has its own keep-alive connection)
         self.namespaces = sorted({opts.namespace for opts, _ in sources})
         self.snapshots: dict[str, Snapshot] = {}
         self.errors: dict[str, str] = {}           # source -> its last read error
@@ -101,7 +104,8 @@ class Reconciler:
                 continue
             self.errors.pop(name, None)
             old = self.snapshots.get(name, {})
-            changed.update((name, k) for k in old.keys() | snap.keys() if old.get(k) != snap.get(k))
+            changed.update((name, k) for k in old.keys() | snap.keys()
+                           if old.get(k) is not snap.get(k) and old.get(k) != snap.get(k))
             self.snapshots[name] = snap
             self.metrics.set("codecgen_bridge_services", len(snap), source=name)
             self.metrics.set("codecgen_bridge_endpoints", sum(
@@ -229,9 +233,18 @@ class Reconciler:
             keys = set(keys)
             keys |= {("Service", k[1], self.entries[k].host.replace(".", "-"))
                      for k in list(keys) if k in self.entries and self.entries[k].host}
+        writes = []
         for key in sorted(keys):
-            self._sync_one(key, wanted.get(key) if wanted is not None else self._safe_desired(key))
+            write = self._sync_one(key, wanted.get(key) if wanted is not None else self._safe_desired(key))
+            if write is not None:
+                writes.append(write)
         self.metrics.set("codecgen_bridge_held", len(self.held))
+        if len(writes) > 1 and self.workers > 1:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="bridge-write") as pool:
+                list(pool.map(lambda w: self._write(*w), writes))
+        else:
+            for w in writes:
+                self._write(*w)
 
     def _safe_desired(self, key: Key) -> Optional[Desired]:
         try:
@@ -254,7 +267,8 @@ class Reconciler:
         del self.held[key]
         return True
 
-    def _sync_one(self, key: Key, d: Optional[Desired]) -> None:
+    def _sync_one(self, key: Key, d: Optional[Desired]) -> Optional[tuple]:
+        """The write ``key`` needs now (key, verb, body), or None."""
         live = self.live.get(key)
         fed_by = _sources_of(live) | (_sources_of(d.body) if d else set())
         if any(s in self.sources and s not in self.snapshots for s in fed_by):
@@ -263,9 +277,7 @@ class Reconciler:
             if live is None or (live["metadata"].get("labels") or {}).get(OWNER_LABEL) != OWNER:
                 self.held.pop(key, None)
                 return
-            if self._hold(key, "deletion"):
-                self._delete(key)
-            return
+            return (key, "delete", None) if self._hold(key, "deletion") else None
         body = d.body
         if key[0] == "ServiceEntry" and live is not None:
             if not body["spec"].get("ports") and (live.get("spec") or {}).get("ports"):
@@ -287,7 +299,7 @@ class Reconciler:
             event(logging.ERROR, "object refused by validation; not written", object="/".join(key),
                   error=problems[0], problems=len(problems))
             return
-        self._write(key, "apply", body)
+        return key, "apply", body
 
     def _write(self, key: Key, verb: str, body: Optional[dict]) -> None:
         if self.kube is None or not self.allowed():
@@ -307,6 +319,3 @@ class Reconciler:
             return
         self.metrics.inc("codecgen_bridge_writes_total", kind=key[0], verb=verb)
         event(logging.INFO, f"{verb}", object="/".join(key))
-
-    def _delete(self, key: Key) -> None:
-        self._write(key, "delete", None)
