@@ -137,7 +137,8 @@ class KubeFake:
 
     # ------------------------------------------------------------------ test helpers
 
-    def start(self) -> "KubeFake":
+    def start(self, tls=None) -> "KubeFake":
+        """Serve on 127.0.0.1 (HTTPS when ``tls`` is a server ``ssl.SSLContext``)."""
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -164,12 +165,15 @@ class KubeFake:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         threading.Thread(target=self.server.serve_forever, name="kube-fake", daemon=True).start()
         return self
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def stop(self) -> None:
         if self.server is not None:

@@ -8,11 +8,13 @@ interface) and the ``file://`` source; the real ZooKeeper/etcd sources are teste
 
 from __future__ import annotations
 
+import shutil
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from codecgen.bridge.config import SourceOptions
 from codecgen.bridge.kube import ApiError, Connection, Kube, load_connection
@@ -486,3 +488,45 @@ def test_bridge_run_process_syncs_serves_metrics_and_stops_on_sigterm(fake, tmp_
     lines = [json.loads(line) for line in rest.splitlines()]
     assert {"became leader", "apply", "full sync done"} <= {line["msg"] for line in lines}
     assert fake.get("Lease", NS, "codecgen-bridge")["spec"]["holderIdentity"] == ""
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command to make test certificates")
+def test_kubeconfig_with_ca_and_client_certificate_data_over_tls(tmp_path):
+    import base64
+    import ssl
+    import subprocess
+
+    def run(*args):
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
+        "-subj", "/CN=fake-ca")
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+            "-subj", f"/CN={name}")
+        (tmp_path / f"{name}.ext").write_text(ext + "\n")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", f"{name}.crt", "-days", "1", "-extfile", f"{name}.ext")
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(tmp_path / "ca.crt"))
+    tls.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
+    tls.verify_mode = ssl.CERT_REQUIRED  # the fake accepts only our client certificate
+    fake = KubeFake(token=None).start(tls=tls)
+    try:
+        data = {n: base64.b64encode((tmp_path / n).read_bytes()).decode()
+                for n in ("ca.crt", "client.crt", "client.key")}
+        cfg = tmp_path / "config"
+        cfg.write_text(yaml.safe_dump({
+            "current-context": "c",
+            "clusters": [{"name": "k", "cluster": {"server": fake.url, "certificate-authority-data": data["ca.crt"]}}],
+            "users": [{"name": "u", "user": {"client-certificate-data": data["client.crt"],
+                                             "client-key-data": data["client.key"]}}],
+            "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}]}))
+        conn = load_connection(str(cfg))
+        kube = Kube(conn, retries=0)
+        assert not any(Path(p).exists() for p in conn.temporary)  # key material not left on disk
+        assert kube.list("ServiceEntry", NS) == []
+        no_cert = Kube(Connection(server=fake.url, ca_file=str(tmp_path / "ca.crt")), retries=0)
+        with pytest.raises(ApiError):
+            no_cert.list("ServiceEntry", NS)
+    finally:
+        fake.stop()

@@ -71,6 +71,7 @@ class Connection:
     token_file: Optional[str] = None
     cert_file: Optional[str] = None
     key_file: Optional[str] = None
+    temporary: tuple = ()   # files written from *-data fields, removed once the TLS context is built
 
     def bearer(self) -> Optional[str]:
         if self.token_file:  # re-read: bound service-account tokens rotate
@@ -116,17 +117,18 @@ def from_kubeconfig(path: str, context: Optional[str] = None) -> Connection:
         raise UserError(f"--kubeconfig {path}: user {ctx.get('user')!r} uses an exec/auth-provider "
                         f"plugin, which the bridge does not run; use a token or a client certificate")
     base = file.parent
-    return Connection(
-        server=cluster.get("server", ""),
-        ca_file=_materialize(cluster.get("certificate-authority-data"), cluster.get("certificate-authority"),
-                             base, "certificate-authority"),
-        insecure=bool(cluster.get("insecure-skip-tls-verify")),
-        token=user.get("token"),
-        token_file=str(base / user["tokenFile"]) if user.get("tokenFile") else None,
-        cert_file=_materialize(user.get("client-certificate-data"), user.get("client-certificate"),
-                               base, "client-certificate"),
-        key_file=_materialize(user.get("client-key-data"), user.get("client-key"), base, "client-key"),
-    )
+    ca = _materialize(cluster.get("certificate-authority-data"), cluster.get("certificate-authority"),
+                      base, "certificate-authority")
+    cert = _materialize(user.get("client-certificate-data"), user.get("client-certificate"),
+                        base, "client-certificate")
+    key = _materialize(user.get("client-key-data"), user.get("client-key"), base, "client-key")
+    temporary = tuple(path for path, field in ((ca, cluster.get("certificate-authority-data")),
+                                               (cert, user.get("client-certificate-data")),
+                                               (key, user.get("client-key-data"))) if field)
+    return Connection(server=cluster.get("server", ""), ca_file=ca,
+                      insecure=bool(cluster.get("insecure-skip-tls-verify")), token=user.get("token"),
+                      token_file=str(base / user["tokenFile"]) if user.get("tokenFile") else None,
+                      cert_file=cert, key_file=key, temporary=temporary)
 
 
 def in_cluster() -> Connection:
@@ -160,7 +162,13 @@ class Kube:
         self._prefix = parts.path.rstrip("/")
         self.timeout, self.retries, self.backoff, self.max_backoff = timeout, retries, backoff, max_backoff
         self._local = threading.local()
-        self._ssl = self._context() if self._https else None
+        try:
+            self._ssl = self._context() if self._https else None
+        except (OSError, ssl.SSLError) as exc:
+            raise UserError(f"kubeconfig: TLS setup for {conn.server}: {exc}") from None
+        finally:
+            for path in conn.temporary:
+                Path(path).unlink(missing_ok=True)
 
     def _context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=self.conn.ca_file)
