@@ -18,6 +18,7 @@ import yaml
 
 from codecgen.bridge.config import SourceOptions
 from codecgen.bridge.kube import ApiError, Connection, Kube, load_connection
+from codecgen.bridge.leader import LeaderElector
 from codecgen.bridge.mapping import OWNER, OWNER_LABEL, Mapper
 from codecgen.bridge.model import Instance, Service, Source, SourceError
 from codecgen.bridge.observe import Metrics
@@ -390,7 +391,7 @@ def test_health_ready_and_metrics_endpoints(fake):
                  'codecgen_bridge_writes_total{kind="ServiceEntry",verb="apply"} 2',
                  'codecgen_bridge_refused_services{reason="unknown-protocol",source="mem"} 1',
                  "# TYPE codecgen_bridge_last_sync_timestamp_seconds gauge",
-                 "codecgen_bridge_leader 1"):
+                 'codecgen_bridge_source_up{source="mem"} 1', "codecgen_bridge_leader 1"):
         assert line in text, line
     assert 'codecgen_bridge_last_sync_timestamp_seconds{source="mem"} 1' in text
 
@@ -419,6 +420,28 @@ def test_two_replicas_only_the_leader_writes_and_the_other_takes_over(fake):
         a.stop()
         b.stop()
     assert fake.get("Lease", NS, "codecgen-bridge")["spec"]["holderIdentity"] == ""  # b released it
+
+
+def test_lease_races_stale_resource_versions_and_expiry_by_the_observers_clock(fake):
+    clock = Clock()
+    a, b = (LeaderElector(kube_for(fake), NS, "lease", ident, duration=10, clock=clock) for ident in "ab")
+    assert a.try_once() and not b.try_once()
+    stale = fake.get("Lease", NS, "lease")
+    assert a.try_once()  # renewal: a new resourceVersion
+    stale["spec"]["holderIdentity"] = "b"
+    with pytest.raises(ApiError) as info:  # a replace from a stale read is refused, not retried
+        kube_for(fake).replace(stale)
+    assert info.value.status == 409 and fake.requests[("PUT", "Lease")] == 2
+    clock.now += 9
+    assert not b.try_once()  # b saw the record change 9 s ago (its own clock): not expired
+    clock.now += 2
+    assert not b.try_once()  # b first saw this record at +9: unchanged for 2 s only
+    clock.now += 9
+    assert b.try_once() and fake.get("Lease", NS, "lease")["spec"]["holderIdentity"] == "b"
+    assert not a.is_leader()  # a stopped calling itself leader 2/3 of the duration after its last renewal
+    fake.inject(409, method="PUT", kind="Lease")  # b loses one renewal race: it retries at its next round
+    assert b.try_once()  # the 409 is not an error: still leader within its renew deadline
+    assert b.try_once() and fake.get("Lease", NS, "lease")["spec"]["holderIdentity"] == "b"
 
 
 def test_file_source_change_reaches_the_cluster(fake, tmp_path):

@@ -20,6 +20,7 @@ METRICS = {
     "codecgen_bridge_deletions_total": ("counter", "Entries deleted after their service disappeared for the grace period."),
     "codecgen_bridge_held": ("gauge", "Objects whose emptying or deletion waits for the grace period."),
     "codecgen_bridge_errors_total": ("counter", "Errors, by kind (source, api, invalid)."),
+    "codecgen_bridge_source_up": ("gauge", "1 when the source's last read succeeded, 0 when it failed."),
     "codecgen_bridge_last_sync_timestamp_seconds": ("gauge", "Unix time of the last successful read, by source."),
     "codecgen_bridge_leader": ("gauge", "1 while this replica holds the lease."),
 }

@@ -93,16 +93,18 @@ class Reconciler:
         """List the sources; the services whose value changed since their last good snapshot."""
         changed: set[SvcId] = set()
         for name in list(names) if names is not None else list(self.sources):
-            opts, src = self.sources[name]
+            _, src = self.sources[name]
             try:
                 snap = dict(src.list())
             except SourceError as exc:
+                self.metrics.set("codecgen_bridge_source_up", 0, source=name)
                 self.errors[name] = str(exc)
                 self.metrics.inc("codecgen_bridge_errors_total", kind="source")
                 event(logging.WARNING, "source read failed; keeping its last good snapshot",
                       source=name, error=str(exc))
                 continue
             self.errors.pop(name, None)
+            self.metrics.set("codecgen_bridge_source_up", 1, source=name)
             old = self.snapshots.get(name, {})
             changed.update((name, k) for k in old.keys() | snap.keys()
                            if old.get(k) is not snap.get(k) and old.get(k) != snap.get(k))
