@@ -124,10 +124,9 @@ class Reconciler:
             for kind in kinds:
                 for obj in self.kube.list(kind, ns, f"{OWNER_LABEL}={OWNER}"):
                     live[(kind, ns, obj["metadata"]["name"])] = obj
-            for obj in self.kube.list("ServiceEntry", ns, "manager=aeraki"):
+            for obj in self.kube.list("ServiceEntry", ns, f"manager=aeraki,{OWNER_LABEL}!={OWNER}"):
                 target = Mapper.template_target(obj)
-                labels = obj["metadata"].get("labels") or {}
-                if target and target[0] in self.sources and labels.get(OWNER_LABEL) != OWNER:
+                if target and target[0] in self.sources:
                     key = ("ServiceEntry", ns, obj["metadata"]["name"])
                     live[key] = obj
                     templates[target] = key
