@@ -553,3 +553,13 @@ def test_kubeconfig_with_ca_and_client_certificate_data_over_tls(tmp_path):
             no_cert.list("ServiceEntry", NS)
     finally:
         fake.stop()
+
+
+def test_two_hosts_one_entry_name_the_second_is_refused(fake):
+    src = MemorySource()
+    src.set(svc("mem", "10.0.0.1", name="a.b"), svc("mem", "10.0.0.2", name="a-b"))
+    rec = reconciler(fake, src)
+    full(rec)
+    assert fake.get("ServiceEntry", NS, "aeraki-a-b")["spec"]["hosts"] == ["a-b"]  # first in key order
+    assert rec.refused == {("mem", "a.b"): "invalid"}
+    assert rec.metrics.get("codecgen_bridge_refused_services", source="mem", reason="invalid") == 1

@@ -154,9 +154,10 @@ class Reconciler:
                 return touched | self._refuse(sid, exc.reason, str(exc))
             key = ("ServiceEntry", place.namespace, place.name)
             entry = self.entries.setdefault(key, _Entry(host=place.host))
-            if entry.host != place.host and entry.members:
+            if entry.template or (entry.host != place.host and entry.members):
+                used = "a user's template" if entry.template else f"host {entry.host}"
                 return touched | self._refuse(sid, "invalid", f"entry name {place.name} is already used "
-                                                              f"by host {entry.host} (this host: {place.host})")
+                                                              f"by {used} (this host: {place.host})")
             entry.host = place.host
             self.by_alias[(key[1], place.host.replace(".", "-"))] = key
         self.entries[key].members.add(sid)
