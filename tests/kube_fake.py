@@ -4,7 +4,7 @@ No kube-apiserver runs offline here (see the bridge facts, section 5), so the br
 tested against this fake of the documented API:
 
 - ``GET`` one object, ``GET`` a list with a ``labelSelector`` (``k=v``, ``k!=v``, ``k``, ``!k``,
-  comma = and), for ServiceEntries (networking.istio.io v1alpha3/v1beta1/v1), Services (v1) and
+  comma = and) in pages (``limit``, ``continue``: here the next object's name), for ServiceEntries (networking.istio.io v1alpha3/v1beta1/v1), Services (v1) and
   Leases (coordination.k8s.io/v1);
 - server-side apply (``PATCH`` ``application/apply-patch+yaml``): ``fieldManager`` required;
   ownership tracked per field (each top-level ``spec`` field, each label and annotation); a
@@ -267,12 +267,18 @@ class KubeFake:
         key = (kind, ns, name)
         if method == "GET" and name is None:
             selector = query.get("labelSelector", "")
-            items = [copy.deepcopy(o) for k, o in sorted(self.objects.items())
+            names = [k[2] for k, o in sorted(self.objects.items())
                      if k[0] == kind and k[1] == ns and _selector_matches(selector, o["metadata"].get("labels") or {})]
+            start = names.index(query["continue"]) if query.get("continue") in names else 0
+            limit = int(query.get("limit") or 0) or len(names)
+            items = [copy.deepcopy(self.objects[(kind, ns, n)]) for n in names[start:start + limit]]
             for item in items:
                 item.pop("apiVersion", None)
                 item.pop("kind", None)
-            return 200, {"kind": f"{kind}List", "metadata": {"resourceVersion": str(self._rv)}, "items": items}
+            meta = {"resourceVersion": str(self._rv)}
+            if start + limit < len(names):
+                meta["continue"] = names[start + limit]
+            return 200, {"kind": f"{kind}List", "metadata": meta, "items": items}
         if method == "GET":
             return 200, copy.deepcopy(self._existing(key))
         if method == "DELETE":

@@ -576,3 +576,14 @@ def test_two_hosts_one_entry_name_the_second_is_refused(fake):
     assert fake.get("ServiceEntry", NS, "aeraki-a-b")["spec"]["hosts"] == ["a-b"]  # first in key order
     assert rec.refused == {("mem", "a.b"): "invalid"}
     assert rec.metrics.get("codecgen_bridge_refused_services", source="mem", reason="invalid") == 1
+
+
+def test_lists_are_read_in_pages(fake):
+    for i in range(7):
+        fake.create_as("kubectl", {"apiVersion": "networking.istio.io/v1beta1", "kind": "ServiceEntry",
+                                   "metadata": {"name": f"se{i}", "namespace": NS, "labels": {"n": str(i % 2)}},
+                                   "spec": {"hosts": [f"h{i}.example"], "resolution": "NONE"}})
+    kube = kube_for(fake)
+    assert [o["metadata"]["name"] for o in kube.list("ServiceEntry", NS, "n=1", page=2)] == ["se1", "se3", "se5"]
+    assert len(kube.list("ServiceEntry", NS, page=3)) == 7
+    assert fake.requests[("GET", "ServiceEntry")] == 2 + 3

@@ -253,13 +253,19 @@ class Kube:
     def get(self, kind: str, namespace: str, name: str) -> Optional[dict]:
         return self.request("GET", self.path(kind, namespace, name), f"{kind} {namespace}/{name}")
 
-    def list(self, kind: str, namespace: str, selector: Optional[str] = None) -> list[dict]:
-        answer = self.request("GET", self.path(kind, namespace, labelSelector=selector),
-                              f"{kind} list in {namespace}")
-        items = (answer or {}).get("items") or []
-        for item in items:  # list items carry no apiVersion/kind
-            item.setdefault("kind", kind)
-        return items
+    def list(self, kind: str, namespace: str, selector: Optional[str] = None, page: int = 500) -> list[dict]:
+        """Every object of ``kind`` in ``namespace`` matching ``selector``, read in pages of ``page``
+        (``limit``/``continue``), so that no single answer holds every object."""
+        items, token = [], None
+        while True:
+            answer = self.request("GET", self.path(kind, namespace, labelSelector=selector, limit=page,
+                                                   **{"continue": token}), f"{kind} list in {namespace}") or {}
+            for item in answer.get("items") or []:
+                item.setdefault("kind", kind)  # list items carry no apiVersion/kind
+                items.append(item)
+            token = (answer.get("metadata") or {}).get("continue")
+            if not token:
+                return items
 
     def apply(self, obj: Mapping) -> dict:
         meta = obj["metadata"]

@@ -241,7 +241,7 @@ class Mapper:
         if spec.get("resolution", "NONE") != "NONE":
             body_spec["endpoints"] = endpoints
         sources = ",".join(sorted({svc.source for _, svc in members})) or self.template_target(template)[0]
-        body = stamp({"apiVersion": template.get("apiVersion", API_VERSION), "kind": "ServiceEntry",
+        body = stamp({"apiVersion": API_VERSION, "kind": "ServiceEntry",  # the version kube.py talks
                       "metadata": {"name": meta["name"], "namespace": meta["namespace"],
                                    "annotations": {SOURCES: sources}},
                       "spec": body_spec})

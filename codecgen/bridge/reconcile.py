@@ -54,6 +54,14 @@ def _endpoint_count(obj: Optional[Mapping]) -> int:
     return len(((obj or {}).get("spec") or {}).get("endpoints") or [])
 
 
+def _slim(obj: Mapping) -> dict:
+    """What the live cache keeps of an API object: the parts the bridge compares or fills
+    (managedFields, status and the server's bookkeeping dropped)."""
+    meta = obj.get("metadata") or {}
+    return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "spec": obj.get("spec") or {},
+            "metadata": {k: meta[k] for k in ("name", "namespace", "labels", "annotations") if k in meta}}
+
+
 def differs(body: Mapping, live: Optional[Mapping]) -> bool:
     """Whether applying ``body`` would change ``live`` (the fields and metadata the bridge owns)."""
     if live is None:
@@ -123,12 +131,12 @@ class Reconciler:
         for ns in self.namespaces:
             for kind in kinds:
                 for obj in self.kube.list(kind, ns, f"{OWNER_LABEL}={OWNER}"):
-                    live[(kind, ns, obj["metadata"]["name"])] = obj
+                    live[(kind, ns, obj["metadata"]["name"])] = _slim(obj)
             for obj in self.kube.list("ServiceEntry", ns, f"manager=aeraki,{OWNER_LABEL}!={OWNER}"):
                 target = Mapper.template_target(obj)
                 if target and target[0] in self.sources:
                     key = ("ServiceEntry", ns, obj["metadata"]["name"])
-                    live[key] = obj
+                    live[key] = _slim(obj)
                     templates[target] = key
         self.live = live
         self.templates = templates
@@ -308,7 +316,7 @@ class Reconciler:
             return
         try:
             if verb == "apply":
-                self.live[key] = self.kube.apply(body)
+                self.live[key] = _slim(self.kube.apply(body))
             else:
                 self.kube.delete(*key)
                 self.live.pop(key, None)
