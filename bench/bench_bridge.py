@@ -179,12 +179,12 @@ def main() -> int:
         scale = 100_000 / a.services
         apply_ms = (statistics.median(latencies) - statistics.median(reads)) * 1e3
         print(f"at 100,000 services (x{scale:.0f}, linear extrapolation): first sync ~{first * scale / 60:.1f} min, "
-              f"reconciler state ~{held * scale / 2**30:.2f} GiB, a single change ~"
-              f"{statistics.median(reads) * scale * 1e3 + apply_ms:.0f} ms (snapshot diff grows with N, the apply "
-              f"does not). What stops it there: memory (the live cache keeps every entry as the API returns it, "
-              f"plus the registry snapshot) and the one unpaginated LIST of all entries per full resync (one "
-              f"response of ~{(held * scale) / 2**30:.1f} GiB of Python objects); the first sync is bounded by the "
-              f"API server's write rate, not by the bridge's computation.")
+              f"reconciler state ~{held * scale / 2**30:.2f} GiB, a full resync ~{resync * scale / 60:.1f} min, a "
+              f"single change ~{statistics.median(reads) * scale * 1e3 + apply_ms:.0f} ms (the snapshot diff grows "
+              f"with N, the apply does not). What stops it there: memory, not the API: the process holds the "
+              f"registry snapshot, the live cache (every entry's spec) and, during a full resync, every desired "
+              f"entry at once; and each full resync maps every service again (CPU, one core under the GIL). The "
+              f"first sync itself is bounded by the API server's write rate.")
     finally:
         fake.stdin.close()
         fake.wait(timeout=30)

@@ -71,8 +71,8 @@ def subdomain_problem(value: str, label_limit: bool = True) -> Optional[str]:
 
 
 def label_key_ok(key: str) -> bool:
-    return isinstance(key, str) and len(key) <= 316 and bool(LABEL_KEY_RE.match(key)) \
-        and (len(key.rpartition("/")[0]) <= 253)
+    """A Kubernetes label key: an optional DNS-1123 subdomain prefix (<= 253) and '/', then a name (<= 63)."""
+    return isinstance(key, str) and bool(LABEL_KEY_RE.match(key)) and len(key.rpartition("/")[0]) <= 253
 
 
 def label_value_ok(value) -> bool:
