@@ -494,7 +494,7 @@ def test_kubeconfig_token_and_refusals(fake, tmp_path, monkeypatch):
         load_connection(str(tmp_path / "exec"))
 
 
-def test_bridge_run_process_syncs_serves_metrics_and_stops_on_sigterm(fake, tmp_path):
+def test_bridge_run_process_syncs_serves_metrics_stops_on_sigterm_and_a_restart_writes_nothing(fake, tmp_path):
     import json
     import os
     import signal
@@ -505,25 +505,39 @@ def test_bridge_run_process_syncs_serves_metrics_and_stops_on_sigterm(fake, tmp_
     reg.write_text("- name: org.demo.Greeter\n  instances:\n  - {address: 10.0.0.1, port: 20880, protocol: dubbo}\n")
     cfg = fake.kubeconfig(tmp_path / "kubeconfig")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "codecgen.cli", "bridge", "run", "--source", f"file://{reg}?interval=0.05",
-         "--protocol", "dubbo", "--namespace", NS, "--kubeconfig", str(cfg), "--listen", "127.0.0.1:0",
-         "--debounce", "0.05"], stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        first = json.loads(proc.stderr.readline())
-        assert first["msg"] == "serving /healthz /readyz /metrics"
+
+    def run_bridge(check):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "codecgen.cli", "bridge", "run", "--source", f"file://{reg}?interval=0.05",
+             "--protocol", "dubbo", "--namespace", NS, "--kubeconfig", str(cfg), "--listen", "127.0.0.1:0",
+             "--debounce", "0.05"], stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            first = json.loads(proc.stderr.readline())
+            assert first["msg"] == "serving /healthz /readyz /metrics"
+            check(f"http://127.0.0.1:{first['port']}", first["identity"])
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            rest = proc.communicate(timeout=20)[1]
+        assert proc.returncode == 0, rest
+        assert fake.get("Lease", NS, "codecgen-bridge")["spec"]["holderIdentity"] == ""  # handed back
+        return [json.loads(line) for line in rest.splitlines()]
+
+    def first_run(base, identity):
         assert wait_for(lambda: endpoints(fake) == ["10.0.0.1"])
         line = 'codecgen_bridge_writes_total{kind="ServiceEntry",verb="apply"} 1'
-        assert wait_for(lambda: line in urllib.request.urlopen(
-            f"http://127.0.0.1:{first['port']}/metrics").read().decode())  # counted just after the write
-        assert fake.get("Lease", NS, "codecgen-bridge")["spec"]["holderIdentity"] == first["identity"]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        rest = proc.communicate(timeout=20)[1]
-    assert proc.returncode == 0, rest
-    lines = [json.loads(line) for line in rest.splitlines()]
+        assert wait_for(lambda: line in urllib.request.urlopen(base + "/metrics").read().decode())
+        assert fake.get("Lease", NS, "codecgen-bridge")["spec"]["holderIdentity"] == identity
+
+    def second_run(base, identity):
+        assert wait_for(lambda: urllib.request.urlopen(base + "/readyz").status == 200
+                        and fake.get("Lease", NS, "codecgen-bridge")["spec"]["holderIdentity"] == identity)
+
+    lines = run_bridge(first_run)
     assert {"became leader", "apply", "full sync done"} <= {line["msg"] for line in lines}
-    assert fake.get("Lease", NS, "codecgen-bridge")["spec"]["holderIdentity"] == ""
+    writes = fake.total_writes("ServiceEntry")
+    lines = run_bridge(second_run)
+    assert "full sync done" in {line["msg"] for line in lines}
+    assert fake.total_writes("ServiceEntry") == writes == 1  # the restart wrote nothing
 
 
 @pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command to make test certificates")
