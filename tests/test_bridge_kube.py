@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -528,9 +529,15 @@ def test_bridge_run_process_syncs_serves_metrics_stops_on_sigterm_and_a_restart_
         assert wait_for(lambda: line in urllib.request.urlopen(base + "/metrics").read().decode())
         assert fake.get("Lease", NS, "codecgen-bridge")["spec"]["holderIdentity"] == identity
 
+    def ready(base):
+        try:
+            return urllib.request.urlopen(base + "/readyz").status == 200
+        except urllib.error.HTTPError as exc:  # 503 until the leader's first full sync
+            return exc.code == 200
+
     def second_run(base, identity):
-        assert wait_for(lambda: urllib.request.urlopen(base + "/readyz").status == 200
-                        and fake.get("Lease", NS, "codecgen-bridge")["spec"]["holderIdentity"] == identity)
+        assert wait_for(lambda: fake.get("Lease", NS, "codecgen-bridge")["spec"]["holderIdentity"] == identity
+                        and ready(base))
 
     lines = run_bridge(first_run)
     assert {"became leader", "apply", "full sync done"} <= {line["msg"] for line in lines}
