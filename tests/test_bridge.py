@@ -254,8 +254,8 @@ def test_manifests_least_privilege(tmp_path):
                  "consul://consul.infra:8500#namespace=web", "--protocol", str(spec), "--protocol", "dubbo",
                  "-o", str(out)]) == 0
     docs = {p.name: list(yaml.safe_load_all(p.read_text())) for p in out.iterdir()}
-    assert sorted(docs) == ["configmap.yaml", "deployment.yaml", "rbac-apps.yaml", "rbac-codecgen-bridge.yaml",
-                            "rbac-web.yaml", "serviceaccount.yaml"]
+    assert sorted(docs) == ["configmap.yaml", "deployment.yaml", "namespace.yaml", "rbac-apps.yaml",
+                            "rbac-codecgen-bridge.yaml", "rbac-web.yaml", "serviceaccount.yaml"]
     kinds = [d["kind"] for ds in docs.values() for d in ds]
     assert "ClusterRole" not in kinds and "ClusterRoleBinding" not in kinds
     rules = {name: docs[name][0]["rules"] for name in docs if name.startswith("rbac-")}

@@ -1,6 +1,7 @@
 """``bridge manifests``: what ``bridge run`` needs in a cluster, with least privilege.
 
-- a ServiceAccount and a Deployment (``--replicas``, leader election on a Lease in the bridge's
+- the bridge's Namespace (the entries' namespaces are expected to exist), a ServiceAccount and a
+  Deployment (``--replicas``, leader election on a Lease in the bridge's
   namespace; probes on /healthz and /readyz; Prometheus scrape annotations);
 - a ConfigMap holding the ``--protocol`` spec files, mounted where the Deployment's arguments
   name them (built-in protocol names are passed as they are);
@@ -64,6 +65,8 @@ def manifests(settings: Settings, source_args: Sequence[str], protocol_args: Seq
         },
     }
     docs = {
+        "namespace.yaml": {"apiVersion": "v1", "kind": "Namespace",
+                           "metadata": {"name": bridge_namespace, "labels": {"app.kubernetes.io/name": NAME}}},
         "serviceaccount.yaml": {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NAME, bridge_namespace)},
         "configmap.yaml": {"apiVersion": "v1", "kind": "ConfigMap",
                            "metadata": _meta(f"{NAME}-protocols", bridge_namespace), "data": specs},
