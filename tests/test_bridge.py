@@ -254,23 +254,24 @@ def test_manifests_least_privilege(tmp_path):
                  "consul://consul.infra:8500#namespace=web", "--protocol", str(spec), "--protocol", "dubbo",
                  "-o", str(out)]) == 0
     docs = {p.name: list(yaml.safe_load_all(p.read_text())) for p in out.iterdir()}
-    assert sorted(docs) == ["configmap.yaml", "deployment.yaml", "namespace.yaml", "rbac-apps.yaml",
-                            "rbac-codecgen-bridge.yaml", "rbac-web.yaml", "serviceaccount.yaml"]
+    assert sorted(docs) == ["00-namespace.yaml", "10-serviceaccount.yaml", "20-rbac-apps.yaml",
+                            "20-rbac-codecgen-bridge.yaml", "20-rbac-web.yaml", "30-configmap.yaml",
+                            "40-deployment.yaml"]  # apply order
     kinds = [d["kind"] for ds in docs.values() for d in ds]
     assert "ClusterRole" not in kinds and "ClusterRoleBinding" not in kinds
-    rules = {name: docs[name][0]["rules"] for name in docs if name.startswith("rbac-")}
-    assert [r["resources"] for r in rules["rbac-apps.yaml"]] == [["serviceentries"], ["services"]]
-    assert [r["resources"] for r in rules["rbac-web.yaml"]] == [["serviceentries"]]
-    assert rules["rbac-codecgen-bridge.yaml"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+    rules = {name: docs[name][0]["rules"] for name in docs if name.startswith("20-rbac-")}
+    assert [r["resources"] for r in rules["20-rbac-apps.yaml"]] == [["serviceentries"], ["services"]]
+    assert [r["resources"] for r in rules["20-rbac-web.yaml"]] == [["serviceentries"]]
+    assert rules["20-rbac-codecgen-bridge.yaml"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
                                                    "verbs": ["get", "create", "update"]}]
-    for r in rules["rbac-apps.yaml"]:
+    for r in rules["20-rbac-apps.yaml"]:
         assert r["verbs"] == ["get", "list", "create", "patch", "delete"]
-    deploy = docs["deployment.yaml"][0]
+    deploy = docs["40-deployment.yaml"][0]
     container = deploy["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "reg.example/codecgen:1" and deploy["spec"]["replicas"] == 2
     args = container["args"]
     assert args[:2] == ["bridge", "run"] and "/etc/codecgen/protocols/meshrpc.py" in args and "dubbo" in args
     assert args[args.index("--lease-namespace") + 1] == "codecgen-bridge"
-    assert docs["configmap.yaml"][0]["data"]["meshrpc.py"] == spec.read_text()
-    for doc in docs["rbac-apps.yaml"]:
+    assert docs["30-configmap.yaml"][0]["data"]["meshrpc.py"] == spec.read_text()
+    for doc in docs["20-rbac-apps.yaml"]:
         assert doc["metadata"]["namespace"] == "apps"

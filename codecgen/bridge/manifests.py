@@ -9,6 +9,8 @@
   aliases: get, list, create, patch, delete: server-side apply that creates needs create) and
   its RoleBinding; in the bridge's namespace a Role for its Lease (get, create, update).
   Nothing cluster-wide.
+
+File names sort in apply order (``kubectl apply -f DIR``, or the stdout stream).
 """
 
 from __future__ import annotations
@@ -65,12 +67,12 @@ def manifests(settings: Settings, source_args: Sequence[str], protocol_args: Seq
         },
     }
     docs = {
-        "namespace.yaml": {"apiVersion": "v1", "kind": "Namespace",
+        "00-namespace.yaml": {"apiVersion": "v1", "kind": "Namespace",
                            "metadata": {"name": bridge_namespace, "labels": {"app.kubernetes.io/name": NAME}}},
-        "serviceaccount.yaml": {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NAME, bridge_namespace)},
-        "configmap.yaml": {"apiVersion": "v1", "kind": "ConfigMap",
+        "10-serviceaccount.yaml": {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NAME, bridge_namespace)},
+        "30-configmap.yaml": {"apiVersion": "v1", "kind": "ConfigMap",
                            "metadata": _meta(f"{NAME}-protocols", bridge_namespace), "data": specs},
-        "deployment.yaml": deployment,
+        "40-deployment.yaml": deployment,
     }
     verbs = ["get", "list", "create", "patch", "delete"]
     lease_rules = [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
@@ -84,7 +86,7 @@ def manifests(settings: Settings, source_args: Sequence[str], protocol_args: Seq
             rules.append({"apiGroups": [""], "resources": ["services"], "verbs": verbs})
         if ns == bridge_namespace:
             rules += lease_rules
-        docs[f"rbac-{ns}.yaml"] = [
+        docs[f"20-rbac-{ns}.yaml"] = [
             {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": _meta(NAME, ns), "rules": rules},
             {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": _meta(NAME, ns),
              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": NAME},
