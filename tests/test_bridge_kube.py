@@ -149,6 +149,21 @@ def test_addresses_allocated_by_another_manager_survive_the_bridges_apply(fake):
     assert fake.total_writes("ServiceEntry") == 3  # create, aeraki's update, one change
 
 
+def test_a_field_someone_else_changed_is_repaired_at_the_next_resync(fake):
+    src = MemorySource()
+    src.set(svc("mem", "10.0.0.1"))
+    rec = reconciler(fake, src)
+    full(rec)
+    fake.update_as("kubectl-edit", "ServiceEntry", NS, ENTRY,
+                   lambda o: o["spec"]["endpoints"].append({"address": "10.6.6.6"}))
+    full(rec)
+    assert endpoints(fake) == ["10.0.0.1"]
+    assert fake.owners[("ServiceEntry", NS, ENTRY)][("spec", "endpoints")] == "codecgen-bridge"
+    assert fake.total_writes("ServiceEntry") == 3  # create, the edit, the repair
+    full(rec)
+    assert fake.total_writes("ServiceEntry") == 3
+
+
 def test_fake_reports_apply_conflicts_without_force_and_invalid_objects_with_the_field(fake):
     kube = kube_for(fake, retries=0)
     fake.create_as("kubectl", {"apiVersion": "networking.istio.io/v1beta1", "kind": "ServiceEntry",
