@@ -181,10 +181,10 @@ def main() -> int:
         print(f"at 100,000 services (x{scale:.0f}, linear extrapolation): first sync ~{first * scale / 60:.1f} min, "
               f"reconciler state ~{held * scale / 2**30:.2f} GiB, a full resync ~{resync * scale / 60:.1f} min, a "
               f"single change ~{statistics.median(reads) * scale * 1e3 + apply_ms:.0f} ms (the snapshot diff grows "
-              f"with N, the apply does not). What stops it there: memory, not the API: the process holds the "
-              f"registry snapshot, the live cache (every entry's spec) and, during a full resync, every desired "
-              f"entry at once; and each full resync maps every service again (CPU, one core under the GIL). The "
-              f"first sync itself is bounded by the API server's write rate.")
+              f"with N, the apply does not). What stops it there: a full resync maps every service again (CPU, "
+              f"one core under the GIL) and holds every desired entry at once (memory, on top of the registry "
+              f"snapshot and the live cache's digests); the first sync itself is bounded by the API server's "
+              f"write rate.")
     finally:
         fake.stdin.close()
         fake.wait(timeout=30)
