@@ -384,7 +384,8 @@ class WalkerEmitter:
             if f.path in self.ranged:
                 c(f"r[{key(f.path)}] = {{b + c, size}}")
             kind = "string" if node.encoding else "bytes"
-            self.add(tree, self.fields.add(ir.dotted(f.path), f.name, kind), "size")
+            index = self.fields.add(ir.dotted(f.path), f.name, kind)
+            c(f"if {tree} and size > 0 then {tree}:add(F[{index}], tvb(b + c, size)) end")
             c("c = c + size")
 
     def visit_Extension(self, f: ir.Field, node: ir.Extension, lim: str, tree: str) -> None:
@@ -400,7 +401,7 @@ class WalkerEmitter:
             index = self.fields.add(ir.dotted(f.path), f.name, "bytes")
             note = (f" [extension {node.kind}: bytes only; its values are not dissected here "
                     f"(codecgen decode shows them)]")
-            c(f"if {tree} then {tree}:add(F[{index}], tvb(b + c, size)):append_text({lua_str(note)}) end")
+            c(f"if {tree} and size > 0 then {tree}:add(F[{index}], tvb(b + c, size)):append_text({lua_str(note)}) end")
             c("c = c + size")
 
     def visit_Struct(self, f: ir.Field, node: ir.Struct, lim: str, tree: str) -> None:
