@@ -84,54 +84,67 @@ def segments(data: list[bytes], rng: random.Random) -> list[bytes]:
     return [stream[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
-def write(spec: str, out: str, count: int = 12, conversations: int = 2, seed: int = 1,
-          port: Optional[int] = None) -> Path:
-    """Write ``conversations`` connections of ``count`` exchanges each to ``out``."""
+def write_streams(out, conversations: list, port: int = DEFAULT_PORT) -> Path:
+    """Write TCP connections over 127.0.0.1 to ``out``: each conversation is a list of
+    (direction, payload) segments in order, direction "request" (client to server) or
+    "response"; every connection has its handshake and its FIN exchange."""
     from scapy.layers.inet import IP, TCP
     from scapy.layers.l2 import Ether
     from scapy.packet import Raw
     from scapy.utils import wrpcap
 
-    if count < 1 or conversations < 1:
-        raise UserError("--count and --conversations must be at least 1")
-    sample = Sample.load(spec)
-    rng = random.Random(seed)
-    server_port = port or DEFAULT_PORT
+    path = Path(out)
+    if not path.parent.exists():
+        raise UserError(f"-o {out}: the folder {path.parent} does not exist")
     packets, t = [], 1700000000.0
     base = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    host = "127.0.0.1"
 
-    def send(src, dst, sport, dport, flags, seq, ack, payload=b""):
+    def send(sport, dport, flags, seq, ack, payload=b""):
         nonlocal t
-        pkt = base / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack)
+        pkt = base / IP(src=host, dst=host) / TCP(sport=sport, dport=dport, flags=flags, seq=seq, ack=ack)
         if payload:
             pkt = pkt / Raw(payload)
         t += 0.0005
         pkt.time = t
         packets.append(pkt)
 
-    for conv in range(conversations):
-        client, server, cport = "127.0.0.1", "127.0.0.1", CLIENT_PORT + conv
+    for index, segments_ in enumerate(conversations):
+        client = CLIENT_PORT + index
         cs, ss = 1000, 5000
-        send(client, server, cport, server_port, "S", cs - 1, 0)
-        send(server, client, server_port, cport, "SA", ss - 1, cs)
-        send(client, server, cport, server_port, "A", cs, ss)
+        send(client, port, "S", cs - 1, 0)
+        send(port, client, "SA", ss - 1, cs)
+        send(client, port, "A", cs, ss)
+        for direction, payload in segments_:
+            if direction == "request":
+                send(client, port, "PA", cs, ss, payload)
+                cs += len(payload)
+            else:
+                send(port, client, "PA", ss, cs, payload)
+                ss += len(payload)
+        send(client, port, "FA", cs, ss)
+        send(port, client, "FA", ss, cs + 1)
+        send(client, port, "A", cs + 1, ss + 1)
+    wrpcap(str(path), packets)
+    return path
+
+
+def write(spec: str, out: str, count: int = 12, conversations: int = 2, seed: int = 1,
+          port: Optional[int] = None) -> Path:
+    """Write ``conversations`` connections of ``count`` exchanges each to ``out``."""
+    if count < 1 or conversations < 1:
+        raise UserError("--count and --conversations must be at least 1")
+    sample = Sample.load(spec)
+    rng = random.Random(seed)
+    convs = []
+    for _ in range(conversations):
         pairs = exchanges(sample, count)
+        segs = []
         # Requests travel in groups of three (coalesced and split), then their replies.
         for g in range(0, len(pairs), 3):
             group = pairs[g:g + 3]
-            for seg in segments([q for q, _ in group], rng):
-                send(client, server, cport, server_port, "PA", cs, ss, seg)
-                cs += len(seg)
+            segs += [("request", seg) for seg in segments([q for q, _ in group], rng)]
             replies = [r for _, r in group if r]
-            for seg in segments(replies, rng) if replies else []:
-                send(server, client, server_port, cport, "PA", ss, cs, seg)
-                ss += len(seg)
-            send(client, server, cport, server_port, "A", cs, ss)
-        send(client, server, cport, server_port, "FA", cs, ss)
-        send(server, client, server_port, cport, "FA", ss, cs + 1)
-        send(client, server, cport, server_port, "A", cs + 1, ss + 1)
-    path = Path(out)
-    if path.parent and not path.parent.exists():
-        raise UserError(f"-o {out}: the folder {path.parent} does not exist")
-    wrpcap(str(path), packets)
-    return path
+            segs += [("response", seg) for seg in segments(replies, rng)] if replies else []
+        convs.append(segs)
+    return write_streams(out, convs, port or DEFAULT_PORT)
