@@ -83,10 +83,12 @@ def tshark(name: str, pcap: Path, port: int, lua_dir: str, two_pass: bool = Fals
         args.append("-2")
     if name == "modbus":
         args += ["--disable-protocol", "mbtcp"]  # it claims port 502 traffic by heuristics too
-    run = subprocess.run(args, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    assert run.stderr.replace(ROOT_WARNING, "") == "", run.stderr
-    return json.loads(run.stdout)
+    run = subprocess.run(args, capture_output=True, timeout=300)
+    stderr = run.stderr.decode("utf-8", "replace")
+    assert run.returncode == 0, stderr
+    assert stderr.replace(ROOT_WARNING, "") == "", stderr
+    # string fields carry the frame's bytes as they are (the codecs' surrogateescape text)
+    return json.loads(run.stdout.decode("utf-8", "surrogateescape"))
 
 
 def _list(value):
@@ -112,7 +114,7 @@ def summary(name: str, pdu: dict) -> tuple:
     """(request id, message type, keys) of one of our PDUs; keys: header entries, then routing keys."""
     p = filter_name(name)
     keys = {}
-    for entry in _list(pdu.get(f"{p}.header", [])):
+    for entry in _list(pdu.get(f"{p}.header_entry", [])):
         key, _, value = entry.partition(": ")
         keys[key] = value
     keys.update({k[len(p) + 5:]: v for k, v in pdu.items() if k.startswith(p + ".key.")})
@@ -299,17 +301,25 @@ def test_hostile_captures_never_raise_and_are_refused_where_the_codec_refuses(na
     p = filter_name(name)
     ours = our_pdus(name, packets, DEFAULT_PORT)
     module = pyb.load(proto_of(name))
+    extensions = ir.extensions(proto_of(name).frame)
     refused = 0
     for index, case in enumerate(cases):
         frames, held, error = module.decode_all(case["data"], case["direction"])
         pdus = ours.get((index, case["direction"]), [])
         decoded = [pdu for pdu in pdus if f"{p}.request_id" in pdu]
         malformed = [pdu for pdu in pdus if p + ".malformed" in json.dumps(pdu)]
+        if error is not None and error.startswith("frame: ") and extensions:
+            # Refused by an extension's parser (a Hessian2 or THeader value): the dissector shows
+            # an extension's bytes without parsing them, so it cannot see this (documented).
+            assert len(decoded) >= len(frames)
+            continue
         assert len(decoded) == len(frames), (case["kind"], case["data"].hex(), error)
         assert bool(malformed) == (error is not None), (case["kind"], case["data"].hex(), error)
         refused += error is not None
     kinds = {case["kind"] for case in cases}
     assert {"split", "truncated", "garbage"} <= kinds
+    if name in ("awesomerpc", "meshrpc", "dubbo", "thrift", "kafka", "modbus"):
+        assert refused > 0  # their garbage and oversize cases include frames the codec refuses
 
 
 # --------------------------------------------------------------------------- CLI

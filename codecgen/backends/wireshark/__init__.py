@@ -9,7 +9,7 @@ or ``<name>_cg`` when Wireshark already has a protocol of that name (thrift, kaf
 mqtt...): the Lua tries the plain name first, so one script works beside any Wireshark's
 built-in dissectors. Every field is ``<proto>.<dotted path>``; a length prefix is
 ``<path>.length``; the roles are generated fields ``<proto>.request_id``, ``.message_type``,
-``.response_status``, ``.key.<routing key>``, ``.header`` (header-map entries, ``key: value``),
+``.response_status``, ``.key.<routing key>``, ``.header_entry`` (header-map entries, ``key: value``),
 ``.operation``, ``.response_in``, ``.request_in``, ``.time``. A refused frame carries the
 expert info ``<proto>.malformed`` (group Malformed) with the codec's reason.
 """
@@ -68,24 +68,27 @@ def _fixed(node: ir.Node):
 
 def render(proto: ir.ProtocolIR, port: int = DEFAULT_PORT) -> str:
     fields = Fields()
-    walker = WalkerEmitter(proto, fields, ranged_paths(proto)).emit()
     r = proto.roles
+    # The role fields first: their names are fixed; a frame field of the same name gets a "_".
     generated = {
         "request_id": fields.add("request_id", "Request id", "uint64", base="base.DEC"),
         "message_type": fields.add("message_type", "Message type", "string"),
         "response_status": fields.add("response_status", "Response status", "string"),
         "operation": fields.add("operation", "Operation", "string"),
-        "header": fields.add("header", "Header entry", "string"),
+        "header": fields.add("header_entry", "Header entry", "string"),
         "response_in": fields.add("response_in", "Response in", "framenum", frametype="RESPONSE"),
         "request_in": fields.add("request_in", "Request in", "framenum", frametype="REQUEST"),
         "time": fields.add("time", "Response time", "relative_time"),
     }
+    for name in ("malformed", "after_refusal"):  # the expert infos' names
+        fields.taken.add(name)
     key_fields, unavailable = {}, []
     for rk in r.routing_keys:
         if from_extension(proto, rk.path):
             unavailable.append(rk.key)
         else:
             key_fields[rk.key] = fields.add("key." + rk.key, f"Routing key {rk.key}", "string")
+    walker = WalkerEmitter(proto, fields, ranged_paths(proto)).emit()
     roles = RolesEmitter(proto).emit(key_fields, generated["header"])
     found = magic(proto)
     note = ""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from codecgen import ir
-from codecgen.analysis import early_size_checks
+from codecgen.analysis import decode_refs, early_size_checks
 from codecgen.frontend.layout import min_size
 
 UINT_TYPES = {1: "uint8", 2: "uint16", 3: "uint24", 4: "uint32", 8: "uint64"}
@@ -161,6 +161,7 @@ class WalkerEmitter:
         self.code = Code()
         self.expr = Exprs()
         self.early = early_size_checks(proto)
+        self.referenced = decode_refs(proto)
         self.header_map = proto.roles.header_map
 
     def emit(self) -> str:
@@ -262,7 +263,7 @@ class WalkerEmitter:
                                 values=names)
         if t.width in (1, 2, 3, 4, 8):
             c(f"v[{key(f.path)}] = tvb(b + c, {t.width}){int_read(t)}")
-        if t.width == 8 and not t.signed:
+        if t.width == 8 and not t.signed and f.path in self.referenced:
             c(f"if v[{key(f.path)}] > 9223372036854775807 then return nil, "
               f"\"{where}: value beyond 64-bit signed arithmetic\" end")
         if f.path in self.ranged:
