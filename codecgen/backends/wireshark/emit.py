@@ -267,7 +267,7 @@ class WalkerEmitter:
             c(f"if v[{key(f.path)}] > 9223372036854775807 then return nil, "
               f"\"{where}: value beyond 64-bit signed arithmetic\" end")
         if f.path in self.ranged:
-            c(f"r[{key(f.path)}] = {{b + c, {t.width}}}")
+            c(f"r[{key(f.path)}] = b + c")
         le = t.endian is ir.Endian.LITTLE
         if node.flags and t.width <= 4:
             item = c.tmp("g")
@@ -328,7 +328,7 @@ class WalkerEmitter:
         c(f"if m < {size} then return -({size} - m) end")
         c(f"v[{key(f.path)}] = {int.from_bytes(node.value, 'big') if size <= 6 else 0}")
         if f.path in self.ranged:
-            c(f"r[{key(f.path)}] = {{b + c, {size}}}")
+            c(f"r[{key(f.path)}] = b + c")
         self.add(tree, index, str(size))
         c(f"c = c + {size}")
 
@@ -383,7 +383,7 @@ class WalkerEmitter:
             self.need("size", lim, where)
             c(f"v[{key(f.path)}] = size")
             if f.path in self.ranged:
-                c(f"r[{key(f.path)}] = {{b + c, size}}")
+                c(f"r[{key(f.path)}] = b + c")
             kind = "string" if node.encoding else "bytes"
             index = self.fields.add(ir.dotted(f.path), f.name, kind)
             c(f"if {tree} and size > 0 then {tree}:add(F[{index}], tvb(b + c, size)) end")
@@ -441,7 +441,7 @@ class WalkerEmitter:
             hm = self.header_map
             if hm is not None and hm.array == f.path and hm.key_field:
                 k, val = key(f.path + (hm.key_field,)), key(f.path + (hm.value_field,))
-                c(f"if h then h[#h + 1] = {{r[{k}], r[{val}]}} end")
+                c(f"if h then h[#h + 1] = {{r[{k}], v[{k}], r[{val}], v[{val}]}} end")
             c.depth -= 1
             c("end")
             self.close(sub)

@@ -62,12 +62,13 @@ class RolesEmitter:
         k = key(path)
         if isinstance(node, (ir.Bytes, ir.Const)) and how in (ir.Render.TEXT, ir.Render.HEX):
             fn = "hex" if how is ir.Render.HEX else ""
-            c(f"if r[{k}] then {var} = {fn}(tvb:raw(r[{k}][1], r[{k}][2])) end")
+            size = len(node.value) if isinstance(node, ir.Const) else f"v[{k}]"
+            c(f"if r[{k}] then {var} = {fn}(tvb:raw(r[{k}], {size})) end")
             return
         if isinstance(node, ir.Int) and node.type.width == 8:
             le = "le_" if node.type.endian is ir.Endian.LITTLE else ""
             kind = "int64" if node.type.signed else "uint64"
-            c(f"if r[{k}] then {var} = tostring(tvb(r[{k}][1], 8):{le}{kind}()) end")
+            c(f"if r[{k}] then {var} = tostring(tvb(r[{k}], 8):{le}{kind}()) end")
         else:
             c(f"if v[{k}] then {var} = string.format(\"%d\", v[{k}]) end")
         enum = getattr(node, "enum", ()) or ()
@@ -93,11 +94,11 @@ class RolesEmitter:
         c("local keys = {}")
         if r.header_map is not None and r.header_map.key_field:
             c("for _, e in ipairs(h) do")
-            c(f"  local k = string.lower(tvb:raw(e[1][1], e[1][2]))")
+            c("  local k = string.lower(tvb:raw(e[1], e[2]))")
             reserved = ", ".join(f"[{lua_str(k)}] = true" for k in ir.RESERVED_KEYS)
             c(f"  if not ({{{reserved}}})[k] and string.sub(k, 1, {len(ir.RESERVED_PREFIX)}) ~= "
               f"{lua_str(ir.RESERVED_PREFIX)} then")
-            c(f"    keys[#keys + 1] = {{k, tvb:raw(e[2][1], e[2][2]), {header_field}}}")
+            c(f"    keys[#keys + 1] = {{k, tvb:raw(e[3], e[4]), {header_field}}}")
             c("  end")
             c("end")
         for rk in r.routing_keys:
@@ -140,6 +141,6 @@ class RolesEmitter:
         node, k = leaf(self.proto, path), key(path)
         if isinstance(node, ir.Int) and node.type.width == 8:
             le = "le_" if node.type.endian is ir.Endian.LITTLE else ""
-            c(f"local rid = r[{k}] and tvb(r[{k}][1], 8):{le}uint64() or UInt64(0)")
+            c(f"local rid = r[{k}] and tvb(r[{k}], 8):{le}uint64() or UInt64(0)")
         else:
             c(f"local rid = U(v[{k}] or 0)")
