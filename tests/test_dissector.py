@@ -349,3 +349,15 @@ def test_cli_dissector_generate_and_pcap(tmp_path):
         run = run_cli(*args)
         assert run.returncode == 2 and culprit in run.stderr and "Traceback" not in run.stderr, run.stderr
         assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_heuristic_claims_a_stream_on_an_unregistered_port(lua_dir, tmp_path):
+    """meshrpc starts with the constant "MR": without -d, on a port nobody registered."""
+    pcap = write(str(ROOT / "protocols" / "meshrpc.py"), str(tmp_path / "m.pcap"), count=6, conversations=1,
+                 port=7777)
+    run = subprocess.run(["tshark", "-r", str(pcap), "-X", f"lua_script:{lua('meshrpc', lua_dir)}",
+                          "-T", "fields", "-e", "meshrpc.request_id"], capture_output=True, text=True, check=True)
+    ids = [line for line in run.stdout.splitlines() if line]
+    assert len(ids) >= 6, run.stdout
+    assert wireshark.magic(proto_of("meshrpc")) == (0, b"MR")
+    assert wireshark.magic(proto_of("awesomerpc")) is None and wireshark.magic(proto_of("modbus")) is None
