@@ -361,3 +361,16 @@ def test_heuristic_claims_a_stream_on_an_unregistered_port(lua_dir, tmp_path):
     assert len(ids) >= 6, run.stdout
     assert wireshark.magic(proto_of("meshrpc")) == (0, b"MR")
     assert wireshark.magic(proto_of("awesomerpc")) is None and wireshark.magic(proto_of("modbus")) is None
+
+
+def test_summary_lines_without_a_tree_equal_the_dissection_with_one(lua_dir, tmp_path):
+    """tshark's plain summary gives the dissector no tree (one walk per frame): the Info column
+    (message type, request id, routing keys) is the same as with a tree."""
+    pcap = write(str(ROOT / "protocols" / "meshrpc.py"), str(tmp_path / "m.pcap"), count=9, conversations=1)
+    script = f"lua_script:{lua('meshrpc', lua_dir)}"
+    plain = subprocess.run(["tshark", "-r", str(pcap), "-X", script, "-o", "gui.column.format:\"Info\",\"%i\""],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    with_tree = subprocess.run(["tshark", "-r", str(pcap), "-X", script, "-T", "fields", "-e", "_ws.col.Info"],
+                               capture_output=True, text=True, check=True).stdout.splitlines()
+    assert [line.strip() for line in plain] == [line.strip() for line in with_tree]
+    assert sum("id=" in line for line in plain) >= 9
