@@ -336,7 +336,7 @@ class WalkerEmitter:
         self.need(str(node.size), lim, self.where(f))
         self.code(f"c = c + {node.size}")
 
-    def varint(self, path: ir.Path, max_bytes: int, lim: str, where: str) -> None:
+    def varint(self, max_bytes: int, lim: str, where: str) -> None:
         """Reads an unsigned LEB128 into ``value``; ``at`` is where it starts."""
         c = self.code
         c("local value, at, shift = 0, c, 1")
@@ -356,7 +356,7 @@ class WalkerEmitter:
     def visit_VarInt(self, f: ir.Field, node: ir.VarInt, lim: str, tree: str) -> None:
         where = self.where(f)
         with self.block():
-            self.varint(f.path, node.max_bytes, lim, where)
+            self.varint(node.max_bytes, lim, where)
             index = self.fields.add(ir.dotted(f.path), f.name, "uint64", base="base.DEC")
             self.code(f"v[{key(f.path)}] = value")
             self.code(f"if {tree} then {tree}:add(F[{index}], tvb(b + at, c - at), UInt64(value)) end")
@@ -371,7 +371,7 @@ class WalkerEmitter:
                 self.add(tree, idx, str(node.prefix.width), le=node.prefix.endian is ir.Endian.LITTLE)
                 c(f"c = c + {node.prefix.width}")
             elif node.prefix_varint:
-                self.varint(f.path, 10, lim, where)
+                self.varint(10, lim, where)
                 c("local size = value")
                 idx = self.fields.add(ir.dotted(f.path) + ".length", f.name + " length", "uint64", base="base.DEC")
                 c(f"if {tree} then {tree}:add(F[{idx}], tvb(b + at, c - at), UInt64(value)) end")

@@ -9,16 +9,8 @@ and the dissector says so in the tree; a condition over an output reads 0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from codecgen import ir
 from codecgen.backends.wireshark.emit import Code, Exprs, key, lua_str
-
-
-@dataclass(frozen=True)
-class Key:
-    key: str
-    field: int  # index of its generated field
 
 
 def leaf(proto: ir.ProtocolIR, path: ir.Path):
