@@ -38,7 +38,8 @@ def test_every_walker_handles_every_node_kind():
     for expected in ("codecgen.backends.python.emit.WalkerEmitter", "codecgen.backends.cpp.emit.ParseEmitter",
                      "codecgen.backends.cpp.emit.WriteEmitter", "codecgen.backends.cpp.emit.FrameModel",
                      "codecgen.fuzz.spans.Tracer", "codecgen.verify.values.ValueGen", "codecgen.summary._NodeText",
-                     "codecgen.engines._Convert", "codecgen.fuzz.inputs._Tokens"):
+                     "codecgen.engines._Convert", "codecgen.fuzz.inputs._Tokens",
+                     "codecgen.backends.wireshark.emit.WalkerEmitter"):
         assert expected in names
     for cls in visitors:
         assert not inspect.isabstract(cls), f"{cls.__qualname__} misses {sorted(cls.__abstractmethods__)}"
@@ -173,9 +174,10 @@ ALLOWED = {
                               "codecgen.backends.templating", "codecgen.pins"},
     "codecgen.backends.k8s": {"codecgen.ir", "codecgen.naming", "codecgen.errors", "codecgen.version",
                               "codecgen.backends.templating"},
+    "codecgen.backends.wireshark": {"codecgen.ir", "codecgen.backends.templating", "codecgen.backends.k8s"},
     "codecgen.summary": {"codecgen.ir"},
     "codecgen.pipeline": {"codecgen.ir", "codecgen.backends.python", "codecgen.backends.cpp",
-                          "codecgen.backends.k8s"},
+                          "codecgen.backends.k8s", "codecgen.backends.wireshark"},
     "codecgen.hostmodel": {"codecgen.ir", "codecgen.naming", "codecgen.pins"},
     "codecgen.engines": {"codecgen.ir", "codecgen.backends.python", "codecgen.backends.cpp", "codecgen.hostmodel",
                          "codecgen.output", "codecgen.pins", "codecgen.errors"},
