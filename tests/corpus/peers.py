@@ -795,7 +795,7 @@ def node_available(module: str) -> bool:
 def node_server(script: str, lines: list | None = None):
     """``node tests/node/<script> server`` on 127.0.0.1; yields its port. Every JSON line it
     prints after the port goes to ``lines``; on exit its stderr must be empty."""
-    proc = subprocess.Popen(["node", str(NODE_PEERS / script), "server"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen(["node", "--no-warnings", str(NODE_PEERS / script), "server"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=NODE_PEERS)
     reader = None
     try:
@@ -815,7 +815,7 @@ def node_server(script: str, lines: list | None = None):
 
 def node_client(script: str, mode: str, port: int) -> list[dict]:
     """``node tests/node/<script> <mode> PORT``: the JSON lines it prints."""
-    done = subprocess.run(["node", str(NODE_PEERS / script), mode, str(port)], capture_output=True, text=True,
+    done = subprocess.run(["node", "--no-warnings", str(NODE_PEERS / script), mode, str(port)], capture_output=True, text=True,
                           timeout=30, cwd=NODE_PEERS)
     assert done.returncode == 0 and not done.stderr, (script, mode, done.stderr)
     return [json.loads(line) for line in done.stdout.splitlines()]
@@ -865,6 +865,49 @@ def _bolt_connection(port: int) -> list[dict]:
     return frames
 
 
+
+# --------------------------------------------------------------------------- tars
+
+
+def tars_server(lines: list | None = None):
+    """@tars/rpc's server (HeroServer) with an echo servant (tests/node/tars_peer.js)."""
+    return node_server("tars_peer.js", lines)
+
+
+def tars_traffic(port: int) -> list[list[dict]]:
+    """@tars/rpc's client (a Communicator proxy, tests/node/tars_peer.js) twice: calls with and
+    without context, a oneway call, a failing call, an unknown function, long strings; then TUP
+    calls (@tars/stream's Tup), answered with RequestPackets carrying STATUS_RESULT_CODE."""
+    return [_tars_connection(port), _tars_connection(port), _tars_tup_connection(port)]
+
+
+def _tars_connection(port: int) -> list[dict]:
+    frames = []
+    for call in node_client("tars_peer.js", "client", port):
+        rid, context = call["requestId"], {k.lower(): v for k, v in call["context"].items()}
+        kind = "Oneway" if call["packetType"] == 1 else "Request"
+        frames.append(expect("request", kind, rid, servant=TARS_SERVANT, func=call["func"], **context))
+        if kind == "Oneway":
+            continue
+        assert call["ok"] == (call["ret"] == 0), call
+        keys = {k.lower(): v for k, v in (call["responseContext"] or {}).items()}
+        frames.append(expect("response", "Response" if call["ok"] else "Error", rid, **keys))
+    return frames
+
+
+def _tars_tup_connection(port: int) -> list[dict]:
+    frames = []
+    for call in node_client("tars_peer.js", "tup", port):
+        assert call["requestId"] == call["sent"], call
+        keys = {"servant": TARS_SERVANT, "func": call["func"]}
+        frames += [expect("request", "Request", call["sent"], **keys),
+                   expect("response", "Response" if call["ret"] == 0 else "Error", call["sent"], **keys)]
+    return frames
+
+
+TARS_SERVANT = "Test.EchoServer.EchoObj"
+
+
 # protocol -> (server context manager yielding its port, traffic(port) -> expected frames per connection):
 # what generate.py captures and what tests/test_protocols_real.py replays live.
 PEERS = {
@@ -874,4 +917,5 @@ PEERS = {
     "modbus": (modbus_server, modbus_traffic),
     "mqtt": (mosquitto_server, mqtt_traffic),
     "bolt": (bolt_server, bolt_traffic),
+    "tars": (tars_server, tars_traffic),
 }
