@@ -57,8 +57,10 @@ Python hooks (class methods; ``value`` is an ``ExtValue``):
     ``-> ExtValue | None``                             tools (``codecgen serve/call/probe``,
                                                        ``image verify``, e2e) carrying the
                                                        given text outputs ``{name: bytes}``
-                                                       and header ``entries`` [(key, value)];
-                                                       None: not supported (they refuse)
+                                                       (and the request id, an int, when it
+                                                       is an output of the field) and header
+                                                       ``entries`` [(key, value)]; None: not
+                                                       supported (they refuse)
 
 C++ functions (namespace ``camel(KIND)``; fixed signatures, ``Value`` has one public member
 per output, ``int64_t`` or ``std::string``, and ``Params`` one ``int64_t`` per parameter)::
