@@ -14,7 +14,9 @@ up to the end of the region, which codecgen's IR cannot count; every string pair
 and a mutation appends pairs, so the header length is recomputed. As in sofa-bolt-node's reader,
 any non-zero type is read as a request.
 
-Roles: request id = the request id; routing keys = every header key (``service``,
+Roles: request id = the request id; routing keys ``service`` (the ``service`` header, else
+``sofa_head_target_service``) and ``method`` (``sofa_head_method_name``: hessian2 calls of
+sofa-bolt-node carry the method in the content only), and every header key (``service``,
 ``sofa_head_target_service``, ``sofa_head_method_name``, request props, ...); operation name
 ``service/method``. cmdcode 0 is a Heartbeat, answered with a heartbeat ack (type 0, cmdcode 0,
 status SUCCESS, the request id); a response is an Error, with ResponseStatus Error, when its
@@ -74,6 +76,7 @@ PROTOCOL = Protocol(
         When(this.type != RESPONSE, MessageType.Request),
     ],
     response_error=IS_ERROR,
+    routing_keys={"service": "header.service", "method": "header.method"},
     operation_name="{header.service}/{header.method}",
     headers=HeaderMap("header"),
     body="content",

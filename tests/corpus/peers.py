@@ -831,11 +831,12 @@ def bolt_server(lines: list | None = None):
 
 def bolt_request_keys(sent: dict) -> dict:
     """The header sofa-bolt-node writes for a request (``service``; with protobuf also the
-    sofa_head_* keys and the request props), keys lower-cased as published."""
+    sofa_head_* keys and the request props), keys lower-cased as published, and the spec's
+    routing key ``method`` (sofa_head_method_name)."""
     keys = {"service": sent["serverSignature"]}
     if sent["codec"] == "protobuf":
         keys.update(sofa_head_method_name=sent["methodName"], sofa_head_target_app=sent["targetAppName"],
-                    sofa_head_target_service=sent["serverSignature"])
+                    sofa_head_target_service=sent["serverSignature"], method=sent["methodName"])
         keys.update({k.lower(): v for k, v in (sent["props"] or {}).items()})
     return keys
 
