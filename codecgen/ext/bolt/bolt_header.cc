@@ -1,6 +1,7 @@
 #include "src/application_protocols/codecgen_protocol/bolt_header.h"
 
 #include <algorithm>
+#include <set>
 
 #include "envoy/common/exception.h"
 
@@ -35,18 +36,17 @@ std::string encodeString(const std::string& text) {
   return out + text;
 }
 
-// Each key once, with its last value, ordered by where that value is.
+// Each key once, with its last value, ordered by where that value is: from the end, the first
+// time a key is seen.
 StringPairs latest(const StringPairs& pairs) {
+  std::set<std::string> seen;
   StringPairs out;
-  for (const auto& pair : pairs) {
-    auto it = std::find_if(out.begin(), out.end(),
-                           [&pair](const auto& p) { return p.first == pair.first; });
-    if (it != out.end()) {
-      out.erase(it);
+  for (auto it = pairs.rbegin(); it != pairs.rend(); ++it) {
+    if (seen.insert(it->first).second) {
+      out.push_back(*it);
     }
-    out.push_back(pair);
   }
-  return out;
+  return StringPairs(out.rbegin(), out.rend());
 }
 
 const std::string* find(const StringPairs& pairs, const std::string& key) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <set>
 
 #include "envoy/common/exception.h"
 
@@ -448,16 +449,16 @@ void parse(const Buffer::Instance& buffer, uint64_t offset, uint64_t length, con
 }
 
 void entries(const Value& value, StringPairs& out) {
+  // Each key once with its last value, in the order of those last values: from the end, the
+  // first time a key is seen (n log n: a context may hold a million pairs).
+  std::set<std::string> seen;
   StringPairs unique;
-  for (const auto& pair : value.context) {
-    auto it = std::find_if(unique.begin(), unique.end(),
-                           [&pair](const auto& p) { return p.first == pair.first; });
-    if (it != unique.end()) {
-      unique.erase(it);
+  for (auto it = value.context.rbegin(); it != value.context.rend(); ++it) {
+    if (seen.insert(it->first).second) {
+      unique.push_back(*it);
     }
-    unique.push_back(pair);
   }
-  out.insert(out.end(), unique.begin(), unique.end());
+  out.insert(out.end(), unique.rbegin(), unique.rend());
 }
 
 bool mutate(Value& value, const StringPairs& pairs) {

@@ -305,12 +305,13 @@ class TarsPacket(ExtensionField):
         request, tup = rng.random() < 0.5, rng.random() < 0.15
         version = rng.choice(TUP_VERSIONS) if tup else 1
         layout = REQUEST if request or tup else RESPONSE
-        data = b""
+        data, written = b"", 0
         for tag, name, kind, required in layout:
-            if rng.random() < 0.1:  # an unknown field before it, skipped by the readers
-                data += _random_field(rng, rng.randint(0, tag - 1) if tag > 1 else 0, 0)
+            if rng.random() < 0.1:  # an unknown field, with a tag the readers have passed: skipped
+                data += _random_field(rng, rng.randint(0, written), 0)
             if not required and rng.random() < 0.3:
                 continue
+            written = tag
             if name == "version":
                 data += encode_int(tag, version)
             elif name == "status" and tup and not request:
