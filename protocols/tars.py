@@ -20,9 +20,9 @@ echoing the request id, iRet -4 (SERVANT_NOT_FOUND) when no route or cluster exi
 sResultDesc.
 
 Not covered: Tars has no heartbeat frame of its own (``tars_ping`` is an ordinary call, routed
-like any other); sBuffer is not decoded; a TUP response's context (it has none) cannot be
-mutated into existence differently from a request's. Frames are at most 10 MiB (TarsCpp's
-default packet limit).
+like any other); sBuffer is not decoded; the error reply is a ResponsePacket, which a TUP client
+(reading RequestPackets) does not understand. Frames are at most 10 MiB (TarsCpp's default
+packet limit).
 """
 
 from construct import Int32ub, Rebuild, Struct, len_, this
