@@ -800,6 +800,7 @@ def node_server(script: str, lines: list | None = None):
     reader = None
     try:
         port = json.loads(proc.stdout.readline())["port"]
+        wait_listening(port, timeout=15)  # @tars/rpc binds after it returns from start()
         sink = lines if lines is not None else []
         reader = threading.Thread(target=lambda: sink.extend(json.loads(line) for line in proc.stdout), daemon=True)
         reader.start()
