@@ -84,7 +84,9 @@ class Sample:
             else:
                 known = ", ".join(list(by_key) + list(fixed)) or "none"
                 raise UserError(f"--key {key}: not a routing key of {self.proto.name} (keys: {known})")
-        if r.request_id is not None:
+        if r.request_id is not None and r.request_id[:-1] in exts:  # an output of the extension (Tars)
+            ext_outputs[r.request_id[:-1]][r.request_id[-1]] = request_id
+        elif r.request_id is not None:
             vals[r.request_id] = self._fit(r.request_id, request_id)
         if r.body is not None and r.body not in exts:
             vals[r.body] = body
@@ -156,8 +158,10 @@ class Sample:
             # header, and the extension fields become response values (their sample_value hook).
             answer = [(ANSWER_KEY.encode(), body[len(BODY_PREFIX):])]
             header_path = self.proto.roles.header_map.array if self.proto.roles.header_map else None
+            rid = self.proto.roles.request_id
             for path, field in self.extensions.items():
-                _set(container, path, self._extension_value(container, field, {},
+                outputs = {rid[-1]: md.request_id} if rid is not None and rid[:-1] == path else {}
+                _set(container, path, self._extension_value(container, field, outputs,
                                                             answer if path == header_path else []))
         return self.module.FRAME_COMPILED.build(container, _direction=1)
 
