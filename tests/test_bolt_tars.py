@@ -44,7 +44,7 @@ needs_tars = pytest.mark.skipif(not peers.node_available("@tars/rpc"),
 
 
 def _spec_and_codec(name):
-    from codecgen.verify.native import native_codec
+    from codecgen.engines.native import native_codec
 
     spec = load(ROOT / "protocols" / f"{name}.py")
     codec = native_codec(spec)
@@ -78,16 +78,11 @@ def split(proto, data: bytes, direction: str):
 
 def decode(proto, native, data: bytes, direction: str, engine: str) -> list[tuple]:
     """(message type, request id) of each frame, as ``codecgen decode --engine`` reads them."""
-    from codecgen.replay.decode import Engine
+    from codecgen.engines import Engine
 
-    runner = Engine.__new__(Engine)
-    runner.proto, runner.name = proto, engine
-    runner._native = native if engine == "cpp" else None
-    if engine == "python":
-        runner._module = pyb.load(proto)
-    result = runner.decode(data, direction)
+    result = Engine(proto, engine, native=native if engine == "cpp" else None).decode(data, direction)
     assert result.error is None and result.held == 0
-    return [(f["message_type"], f["request_id"]) for _, f in result.frames]
+    return [(f["message_type"], f["request_id"]) for f in result.frames]
 
 
 def exactly(sock: socket.socket, n: int) -> bytes:
@@ -319,7 +314,7 @@ def test_tars_decode_and_mutation_do_not_copy_sbuffer():
     """A request with a 200 kB sBuffer: decode reads the fields around it through small
     windows, and a mutation re-encodes the context and moves sBuffer."""
     from codecgen.ext.tars.tars_packet import encode_bytes, encode_int, encode_map, encode_string
-    from codecgen.verify.native import native_codec
+    from codecgen.engines.native import native_codec
 
     packet = (encode_int(1, 1) + encode_int(2, 0) + encode_int(3, 0) + encode_int(4, 77)
               + encode_string(5, TARS_SERVANT.encode()) + encode_string(6, b"upload") + encode_bytes(7, bytes(200_000))
