@@ -621,7 +621,7 @@ def node_theader_server():
     """Apache Thrift's Node.js THeader server (tests/node/theader_server.js) on 127.0.0.1; yields
     (port, lines) where lines collects what it printed per request."""
     if shutil.which("node") is None or not (NODE_PEERS / "node_modules" / "thrift").is_dir():
-        pytest.fail("the Node.js THeader peer is not installed: run scripts/install.sh --deps "
+        pytest.fail("the Node.js THeader peer is not installed: run scripts/install.sh "
                     "(apt nodejs npm; npm ci --prefix tests/node)", pytrace=False)
     proc = subprocess.Popen(["node", str(NODE_PEERS / "theader_server.js")], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=NODE_PEERS)
