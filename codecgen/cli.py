@@ -97,7 +97,7 @@ def cmd_check(args) -> int:
 def _generate_args(p):
     _spec_arg(p)
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--target", default=None, help="meta-protocol-proxy target (see envoy_build/targets.yaml)")
+    p.add_argument("--target", default=None, help="meta-protocol-proxy target (see codecgen/targets.yaml)")
     p.add_argument("--namespace", default="default", help="namespace for the Kubernetes examples")
 
 

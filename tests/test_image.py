@@ -274,7 +274,7 @@ def test_patch_root_build_fails_loudly(patch_script, tmp_path):
     assert proc.stderr.strip() == (
         f'patch_root_build: {build}: anchor "{ANCHOR}" not found in the deps of '
         f'envoy_cc_binary(name = "envoy") (update root_build_anchor in '
-        f'envoy_build/targets.yaml if the upstream BUILD changed)')
+        f'codecgen/targets.yaml if the upstream BUILD changed)')
     assert build.read_text() == before
     # The anchor outside the envoy binary does not count.
     build.write_text(ROOT_BUILD.read_text().replace('name = "envoy"', 'name = "other"'))
