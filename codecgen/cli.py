@@ -84,9 +84,13 @@ def _spec_arg(p):
 
 @command("check", "validate a spec and print its IR summary")
 def cmd_check(args) -> int:
+    from codecgen.sample import Sample, drive_problem
     from codecgen.summary import summarize
 
     proto = _load(args.spec)
+    problem = drive_problem(Sample.load(args.spec))  # serve/call/probe must be able to drive it
+    if problem:
+        raise UserError(problem)
     print(summarize(proto))
     return 0
 

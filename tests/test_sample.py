@@ -239,3 +239,65 @@ def test_sample_frames_decode_alike_on_the_generated_cpp_codec(name, keys):
         cpp = engines.decode_stream(sample.proto, frame, direction, engine="cpp")
         assert py.error is None and py.held == 0 and len(py.frames) == 1, (direction, py.error)
         assert cpp.frames == py.frames and cpp.error is None, direction
+
+
+# --------------------------------------------------------------------------- specs the sample tools cannot drive
+
+def _scaffold_without(tmp_path, line: str) -> Path:
+    """The scaffold `codecgen new` writes, with one of its lines removed."""
+    from codecgen.scaffold import scaffold
+
+    text = scaffold("myrpc")
+    assert line in text
+    spec = tmp_path / "myrpc.py"
+    spec.write_text(text.replace(line, ""))
+    return spec
+
+
+@pytest.mark.parametrize("command", ["check", "serve", "call"])
+def test_a_spec_without_sample_response_is_refused_naming_the_role(tmp_path, command):
+    spec = _scaffold_without(tmp_path, '    sample_response={"flags.response": 1, "header.status": OK},\n')
+    extra = {"check": [], "serve": ["--port", "0"], "call": ["--to", "127.0.0.1:9"]}[command]
+    out = subprocess.run([sys.executable, "-m", "codecgen.cli", command, str(spec), *extra],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.splitlines() == [
+        "codecgen: error: myrpc: sample_response is missing: the sample server's answer is not a valid "
+        "response (a request frame arrived from upstream); set it to the field values that make a request "
+        "a response"]
+
+
+def test_sample_roles_naming_no_field_or_a_wrong_heartbeat_are_refused_by_check(tmp_path):
+    spec = _scaffold_without(tmp_path, "")
+    text = spec.read_text()
+    for old, new, message in [
+        ('sample_heartbeat={"flags.heartbeat": 1}', 'sample_heartbeat={"flags.beat": 1}',
+         "myrpc: sample_heartbeat: flags.beat is not a field of the frame"),
+        ('sample_heartbeat={"flags.heartbeat": 1}', 'sample_heartbeat={"request_id": 5}',
+         "myrpc: sample_heartbeat: a sample heartbeat does not decode as a Heartbeat"),
+        ('sample_response={"flags.response": 1, "header.status": OK}', 'sample_response={"header.status": OK}',
+         "myrpc: sample_response does not make a request a response: the sample server's answer is not a "
+         "valid response (a request frame arrived from upstream); set it to the field values that make a "
+         "request a response"),
+    ]:
+        spec.write_text(text.replace(old, new))
+        out = subprocess.run([sys.executable, "-m", "codecgen.cli", "check", str(spec)],
+                             capture_output=True, text=True, timeout=60)
+        assert (out.returncode, out.stderr.strip()) == (2, f"codecgen: error: {message}")
+
+
+def test_a_request_the_server_cannot_answer_closes_that_connection_only(mesh):
+    """A sample whose answer cannot be built (a value of the wrong type: what check refuses): the
+    connection thread logs one line and closes; the server keeps serving."""
+    broken = Sample(mesh.proto, mesh.module, {("header", "status"): "not a number"}, {}, {})
+    lines = []
+    server = SampleServer(broken, 0, "v1", log=lines.append).start()
+    try:
+        for attempt in (1, 2):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+                conn.sendall(broken.request({"service": "echo"}, attempt))
+                assert conn.recv(4096) == b""  # closed, no answer
+    finally:
+        server.stop()
+    failures = [line for line in lines if "closing a connection" in line]
+    assert len(failures) == 2 and failures[0].startswith("v1: closing a connection: cannot answer request 1: ")
