@@ -107,12 +107,12 @@ def _generate_args(p):
 
 @command("generate", "write the C++ codec, the Python reference codec and Kubernetes resources")
 def cmd_generate(args) -> int:
-    from codecgen.output import write_tree
+    from codecgen.output import replace_tree
     from codecgen.pipeline import generate_files
 
     proto = _load(args.spec)
     files = generate_files(proto, target=args.target, namespace=args.namespace)
-    written = write_tree(args.output, files)
+    written = replace_tree(args.output, files)
     for path in written:
         print(path)
     return 0
