@@ -448,3 +448,13 @@ def test_without_the_docker_sdk_only_the_commands_that_need_it_fail_in_one_line(
         "codecgen: error: codecgen image: this command needs the Python package 'docker': "
         "pip install 'codecgen[image]'",
         "codecgen: error: this command needs the Python package 'docker': pip install 'codecgen[image]'"]
+
+
+@pytest.mark.parametrize("engine", ["python", "cpp"])
+def test_an_empty_routing_field_publishes_no_key_on_both_engines(capsys, tmp_path, engine):
+    """meshrpc routes on header.service and header.method; with service empty, only method is
+    published (as tshark shows no field for an empty string), by the reference codec and the C++."""
+    encode_file(capsys, tmp_path, MESHRPC, [{"request_id": 3, "header": {"service": "", "method": "Get"}}])
+    rc, out, err = call(capsys, "decode", MESHRPC, tmp_path / "frames.bin", "--engine", engine)
+    assert_ok(rc, err)
+    assert json.loads(out)["metadata"] == {"method": "Get"}

@@ -114,7 +114,7 @@ def test_cli_serve_and_call(tmp_path):
         assert [line["answer"]["server"] for line in lines] == ["v9", "v9"]
         assert server.wait(timeout=20) == 0
         log = server.stdout.read()
-        assert 'v9: Request 1 keys {"method": "Ping", "service": ""}' in log
+        assert 'v9: Request 1 keys {"method": "Ping"}' in log
     finally:
         server.kill()
 
