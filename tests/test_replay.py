@@ -346,8 +346,18 @@ def test_non_tcp_packets_and_empty_captures(tmp_path, capsys):
     from scapy.layers.inet import UDP
 
     path = write(tmp_path, [Ether() / IP() / UDP(sport=1, dport=2) / Raw(b"x")])
-    code, lines, _ = run(capsys, SPEC["thrift"], path)
-    assert code == 0 and lines == [{"summary": lines[0]["summary"]}] and lines[0]["summary"]["streams"] == 0
+    code, lines, err = run(capsys, SPEC["thrift"], path)
+    assert code == 1 and lines == [{"summary": lines[0]["summary"]}] and lines[0]["summary"]["streams"] == 0
+    assert err == f"codecgen: replay: {path}: no TCP stream at all: nothing decoded\n"
+
+
+def test_a_port_no_stream_uses_says_so_and_exits_1(tmp_path, capsys):
+    a = Conn(server=("127.0.0.1", 9090)).handshake()
+    exchange(a, "thrift")
+    path = write(tmp_path, a.close().packets)
+    code, lines, err = run(capsys, SPEC["thrift"], path, "--port", 9999)
+    assert code == 1 and lines[-1]["summary"]["streams"] == 0
+    assert err == f"codecgen: replay: {path}: no TCP stream on port 9999: nothing decoded\n"
 
 
 @pytest.mark.parametrize("argv, message", [
