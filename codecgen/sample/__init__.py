@@ -180,8 +180,9 @@ def drive_problem(sample: Sample) -> Optional[str]:
         md = sample.module.Codec().decode(bytearray(request), "request")
     except UserError as exc:  # already names the culprit (an extension without a sample value)
         return str(exc)
-    except (sample.module.ProtocolError, ValueError, TypeError, KeyError) as exc:
-        return f"{name}: sample_request: the sample tools cannot build a valid request ({exc})"
+    except Exception as exc:  # noqa: BLE001 - construct's build errors, a value of the wrong type
+        return (f"{name}: sample_request: the sample tools cannot build a valid request "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())})")
     if md is None or md.message_type != "Request":
         kind = "an incomplete frame" if md is None else md.message_type
         return (f"{name}: sample_request: a sample request decodes as {kind}, not Request; set sample_request "
@@ -189,7 +190,8 @@ def drive_problem(sample: Sample) -> Optional[str]:
     try:
         reply = sample.response(md.frame, md, "check")
     except Exception as exc:  # noqa: BLE001 - construct's build errors, a value of the wrong type
-        return f"{name}: sample_response: the sample server cannot build its answer ({type(exc).__name__}: {exc})"
+        return (f"{name}: sample_response: the sample server cannot build its answer "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())})")
     try:
         answer = sample.module.Codec().decode(bytearray(reply), "response")
     except sample.module.ProtocolError as exc:
