@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("scapy")
+pytest.importorskip("scapy", reason="scapy (a codecgen dependency: pip install -e .) is not installed")
 
 from scapy.layers.inet import IP, TCP  # noqa: E402
 from scapy.layers.inet6 import IPv6  # noqa: E402
