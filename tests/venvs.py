@@ -9,6 +9,8 @@ into it is found first, its dependencies come from here, nothing is downloaded.
 
 from __future__ import annotations
 
+import os
+import shutil
 import site
 import subprocess
 import sys
@@ -34,3 +36,12 @@ def venv_seeing_this_environment(path: Path) -> Path:
                              capture_output=True, text=True, check=True).stdout.strip()
     (Path(purelib) / "this-environment.pth").write_text("".join(d + "\n" for d in this_environment_site_dirs()))
     return py
+
+
+def console_script(name: str):
+    """A console script of this environment's packages (its scripts folder: a virtualenv's bin,
+    even when that is not on PATH), else the one on PATH, else None."""
+    here = Path(sysconfig.get_path("scripts")) / name
+    if here.is_file() and os.access(here, os.X_OK):
+        return str(here)
+    return shutil.which(name)
