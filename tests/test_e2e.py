@@ -160,21 +160,22 @@ def test_the_wheel_the_image_installs_serves_and_probes(tmp_path):
     assert (ctx / "specs" / "meshrpc.py").read_bytes() == (ROOT / "protocols" / "meshrpc.py").read_bytes()
     venv = tmp_path / "venv"
     py = venv_seeing_this_environment(venv)
-    subprocess.run([py, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)], check=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the wheel's code, not a checkout's
+    subprocess.run([py, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)], check=True, env=env)
     where = subprocess.run([py, "-c", "import codecgen; print(codecgen.__file__)"], capture_output=True,
-                           text=True, check=True, cwd=tmp_path).stdout.strip()
+                           text=True, check=True, cwd=tmp_path, env=env).stdout.strip()
     assert where.startswith(str(venv)), where  # the wheel's copy, not this checkout
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     spec = str(ctx / "specs" / "meshrpc.py")
     server = subprocess.Popen([venv / "bin" / "codecgen", "serve", spec, "--port", str(port), "--name", "v1"],
-                              stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+                              stdout=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
     try:
         assert "serving meshrpc" in server.stdout.readline()
         probe = subprocess.run([venv / "bin" / "codecgen", "probe", spec, "--to", f"127.0.0.1:{port}",
                                 "--key", "service", "--values", "echo", "ping"],
-                               capture_output=True, text=True, cwd=tmp_path, timeout=60)
+                               capture_output=True, text=True, cwd=tmp_path, timeout=60, env=env)
     finally:
         server.terminate()
         server.wait(10)
@@ -486,12 +487,17 @@ def _python_standin_tree(dest: Path) -> str:
     ldd = subprocess.run(["ldd", str(exe)], capture_output=True, text=True, check=True).stdout
     copies.update((Path(p), Path(p)) for line in ldd.splitlines() for p in line.split() if p.startswith("/"))
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    skip = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "__pycache__"}
+    # (EXTERNALLY-MANAGED: Debian's PEP 668 marker; the pinned python image has none)
+    skip = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "__pycache__",
+            "EXTERNALLY-MANAGED"}
     for f in stdlib.rglob("*"):
         rel = f.relative_to(stdlib).parts
         if f.is_file() and not (set(rel) & skip) and not rel[0].startswith("config-"):
             copies[f] = f
-    base_site = Path(sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_exec_prefix})["purelib"])
+    # The base interpreter's own site folder, as it reports it (Debian's is dist-packages, not the
+    # site-packages sysconfig names from inside a virtualenv).
+    base_site = Path(subprocess.run([str(exe), "-I", "-c", "import site; print(site.getsitepackages()[0])"],
+                                    capture_output=True, text=True, check=True).stdout.strip())
     for name in STANDIN_DISTS:
         dist = md.distribution(name)
         for f in dist.files:
