@@ -270,7 +270,7 @@ def test_a_spec_without_sample_response_is_refused_naming_the_role(tmp_path, com
 def test_sample_roles_naming_no_field_or_a_wrong_heartbeat_are_refused_by_check(tmp_path):
     spec = _scaffold_without(tmp_path, "")
     text = spec.read_text()
-    for old, new, message in [
+    for index, (old, new, message) in enumerate([
         ('sample_heartbeat={"flags.heartbeat": 1}', 'sample_heartbeat={"flags.beat": 1}',
          "myrpc: sample_heartbeat: flags.beat is not a field of the frame"),
         ('sample_heartbeat={"flags.heartbeat": 1}', 'sample_heartbeat={"request_id": 5}',
@@ -279,7 +279,10 @@ def test_sample_roles_naming_no_field_or_a_wrong_heartbeat_are_refused_by_check(
          "myrpc: sample_response does not make a request a response: the sample server's answer is not a "
          "valid response (a request frame arrived from upstream); set it to the field values that make a "
          "request a response"),
-    ]:
+    ]):
+        # one file per case: a same-size rewrite within a second would reuse the cached bytecode
+        spec = tmp_path / f"case{index}" / "myrpc.py"
+        spec.parent.mkdir()
         spec.write_text(text.replace(old, new))
         out = subprocess.run([sys.executable, "-m", "codecgen.cli", "check", str(spec)],
                              capture_output=True, text=True, timeout=60)
