@@ -84,9 +84,13 @@ def _spec_arg(p):
 
 @command("check", "validate a spec and print its IR summary")
 def cmd_check(args) -> int:
+    from codecgen.sample import Sample, drive_problem
     from codecgen.summary import summarize
 
     proto = _load(args.spec)
+    problem = drive_problem(Sample.load(args.spec))  # serve/call/probe must be able to drive it
+    if problem:
+        raise UserError(problem)
     print(summarize(proto))
     return 0
 
@@ -97,18 +101,18 @@ def cmd_check(args) -> int:
 def _generate_args(p):
     _spec_arg(p)
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--target", default=None, help="meta-protocol-proxy target (see envoy_build/targets.yaml)")
+    p.add_argument("--target", default=None, help="meta-protocol-proxy target (see codecgen/targets.yaml)")
     p.add_argument("--namespace", default="default", help="namespace for the Kubernetes examples")
 
 
 @command("generate", "write the C++ codec, the Python reference codec, Kubernetes resources and a Wireshark dissector")
 def cmd_generate(args) -> int:
-    from codecgen.output import write_tree
+    from codecgen.output import replace_tree
     from codecgen.pipeline import generate_files
 
     proto = _load(args.spec)
     files = generate_files(proto, target=args.target, namespace=args.namespace)
-    written = write_tree(args.output, files)
+    written = replace_tree(args.output, files)
     for path in written:
         print(path)
     return 0

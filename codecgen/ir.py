@@ -367,6 +367,7 @@ class RoutingKey:
     key: str  # lower-case metadata key
     path: Path
     render: Render
+    publish_empty: bool = False  # an empty string/bytes value is published as "" (default: no key)
 
 
 @dataclass(frozen=True)

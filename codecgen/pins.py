@@ -1,4 +1,4 @@
-"""Build pins per target, read from ``envoy_build/targets.yaml``.
+"""Build pins per target, read from ``codecgen/targets.yaml`` (package data: the wheel ships it).
 
 This module is the ONLY reader of that file.  Everything that depends on the
 meta-protocol-proxy / Istio / Envoy version (Bazel labels for generated BUILD
@@ -10,8 +10,8 @@ drift) comes from a :class:`Target`::
     t.annotations_dep           # "@com_github_cncf_udpa//udpa/annotations:pkg"
     get_target("head").bazel_version  # "6.3.2"
 
-The file is found relative to the repository root (the package is installed
-editable), or at ``$CODECGEN_TARGETS_FILE`` when that is set.
+The file lies beside this module (in a checkout and in an installed wheel alike), or at
+``$CODECGEN_TARGETS_FILE`` when that is set.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ __all__ = ["Target", "E2EPins", "PinsError", "targets_file", "load_targets", "ge
            "get_e2e", "target_names", "DEFAULT_TARGET"]
 
 ENV_VAR = "CODECGEN_TARGETS_FILE"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PATH = REPO_ROOT / "envoy_build" / "targets.yaml"
+REPO_ROOT = Path(__file__).resolve().parent.parent  # a checkout's root (the e2e sample image builds a wheel from it)
+DEFAULT_PATH = Path(__file__).resolve().parent / "targets.yaml"
 
 
 class PinsError(UserError):
@@ -133,8 +133,8 @@ def _load(path: Path) -> Tuple[str, Dict[str, Target]]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise PinsError(f"build pins not found at {path} (codecgen must be installed from a "
-                        f"checkout with `pip install -e .`, or set {ENV_VAR})") from None
+        raise PinsError(f"build pins not found at {path} (set {ENV_VAR} to a pins file, or "
+                        f"reinstall codecgen: its wheel ships codecgen/targets.yaml)") from None
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:

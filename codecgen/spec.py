@@ -58,10 +58,12 @@ class When:
 
 @dataclass(frozen=True)
 class Key:
-    """A routing key's source field and rendering (see ``codecgen.ir.Render``)."""
+    """A routing key's source field and rendering (see ``codecgen.ir.Render``).  A string or bytes
+    field that is empty publishes no key (as tshark shows no field) unless ``publish_empty``."""
 
     field: str
     render: Optional[Render] = None
+    publish_empty: bool = False
 
 
 @dataclass(frozen=True)

@@ -244,9 +244,10 @@ def tshark_pdus(name: str, pcap: Path, port: int) -> dict:
             for pdu in _as_list(layers["mqtt"]):
                 ptype = int(_find(pdu, "mqtt.msgtype"))
                 keys = {"packet_type": str(ptype)}
-                if ptype == 1:
+                # tshark shows an empty client id as "", an empty topic as no field
+                if ptype == 1 and _find(pdu, "mqtt.clientid") is not None:
                     keys["client_id"] = _find(pdu, "mqtt.clientid")
-                if ptype == 3:  # tshark's mqtt.topic is also SUBSCRIBE's filter: the key is PUBLISH's
+                if ptype == 3 and _find(pdu, "mqtt.topic") is not None:  # also SUBSCRIBE's filter: PUBLISH's here
                     keys["topic"] = _find(pdu, "mqtt.topic")
                 # protocols/mqtt.py has no request id (0 on every frame), so mqtt.msgid is not compared.
                 pdus.append({"message_type": None, "request_id": 0, "keys": keys})
@@ -291,6 +292,38 @@ def test_corpus_routing_keys_equal_tshark_dissection(protos, name):
                     assert mine["message_type"] != "Error"
                 compared += 1
     assert compared == sum(len(c["expected"]) for c in conns)
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed (apt-get install tshark)")
+def test_empty_routing_fields_are_published_as_tshark_shows_them(protos, tmp_path):
+    """MQTT CONNECT with an empty client id, PUBLISH with an empty and a non-empty topic: tshark
+    shows mqtt.clientid "" but no mqtt.topic; the reference codec publishes client_id "" (the
+    spec's Key(..., publish_empty=True)) and no topic key (an empty string field publishes none)."""
+    from scapy.all import IP, TCP, Ether, wrpcap
+
+    def publish(topic: bytes) -> bytes:
+        rest = len(topic).to_bytes(2, "big") + topic + b"payload"
+        return bytes([0x30, len(rest)]) + rest
+
+    connect_rest = b"\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"
+    pdus = [bytes([0x10, len(connect_rest)]) + connect_rest, publish(b""), publish(b"a/b")]
+    data = b"".join(pdus)
+    c, srv, port = "10.0.0.1", "10.0.0.2", 1883
+    packets = [Ether() / IP(src=c, dst=srv) / TCP(sport=40000, dport=port, flags="S", seq=99),
+               Ether() / IP(src=srv, dst=c) / TCP(sport=port, dport=40000, flags="SA", seq=499, ack=100)]
+    seq = 100
+    for pdu in pdus:  # one PDU a segment: tshark's JSON repeats the "mqtt" key for PDUs sharing one
+        packets.append(Ether() / IP(src=c, dst=srv) / TCP(sport=40000, dport=port, flags="PA", seq=seq, ack=500) / pdu)
+        seq += len(pdu)
+    pcap = tmp_path / "empty.pcap"
+    wrpcap(str(pcap), packets)
+    theirs = [pdu["keys"] for pdu in tshark_pdus("mqtt", pcap, port)[(0, "request")]]
+    frames, held, error = pyb.load(protos["mqtt"]).decode_all(data, "request")
+    assert error is None and held == 0
+    ours = [f.as_json()["metadata"] for f in frames]
+    assert theirs == [{"packet_type": "1", "client_id": ""}, {"packet_type": "3"},
+                      {"packet_type": "3", "topic": "a/b"}]
+    assert ours == theirs
 
 
 # --------------------------------------------------------------------------- live traffic
@@ -624,7 +657,7 @@ def node_theader_server():
     """Apache Thrift's Node.js THeader server (tests/node/theader_server.js) on 127.0.0.1; yields
     (port, lines) where lines collects what it printed per request."""
     if shutil.which("node") is None or not (NODE_PEERS / "node_modules" / "thrift").is_dir():
-        pytest.fail("the Node.js THeader peer is not installed: run scripts/install.sh --deps "
+        pytest.fail("the Node.js THeader peer is not installed: run scripts/install.sh "
                     "(apt nodejs npm; npm ci --prefix tests/node)", pytrace=False)
     proc = subprocess.Popen(["node", str(NODE_PEERS / "theader_server.js")], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=NODE_PEERS)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("scapy")
+pytest.importorskip("scapy", reason="scapy (a codecgen dependency: pip install -e .) is not installed")
 
 from scapy.layers.inet import IP, TCP  # noqa: E402
 from scapy.layers.inet6 import IPv6  # noqa: E402
@@ -346,8 +346,18 @@ def test_non_tcp_packets_and_empty_captures(tmp_path, capsys):
     from scapy.layers.inet import UDP
 
     path = write(tmp_path, [Ether() / IP() / UDP(sport=1, dport=2) / Raw(b"x")])
-    code, lines, _ = run(capsys, SPEC["thrift"], path)
-    assert code == 0 and lines == [{"summary": lines[0]["summary"]}] and lines[0]["summary"]["streams"] == 0
+    code, lines, err = run(capsys, SPEC["thrift"], path)
+    assert code == 1 and lines == [{"summary": lines[0]["summary"]}] and lines[0]["summary"]["streams"] == 0
+    assert err == f"codecgen: replay: {path}: no TCP stream at all: nothing decoded\n"
+
+
+def test_a_port_no_stream_uses_says_so_and_exits_1(tmp_path, capsys):
+    a = Conn(server=("127.0.0.1", 9090)).handshake()
+    exchange(a, "thrift")
+    path = write(tmp_path, a.close().packets)
+    code, lines, err = run(capsys, SPEC["thrift"], path, "--port", 9999)
+    assert code == 1 and lines[-1]["summary"]["streams"] == 0
+    assert err == f"codecgen: replay: {path}: no TCP stream on port 9999: nothing decoded\n"
 
 
 @pytest.mark.parametrize("argv, message", [

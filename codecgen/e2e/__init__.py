@@ -20,7 +20,7 @@ image build`` (the codec linked in) and checks it where it is used: in a mesh.
    request, the heartbeat. On failure the pods' logs and the sidecars' are printed.
 
 Pins (kind, node image, istioctl, Aeraki, Python image) are ``e2e:`` in
-``envoy_build/targets.yaml``, read by ``codecgen.pins.get_e2e``.
+``codecgen/targets.yaml``, read by ``codecgen.pins.get_e2e``.
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     sub.required = True
 
     def target(p):
-        p.add_argument("--target", default=None, help="build target in envoy_build/targets.yaml "
+        p.add_argument("--target", default=None, help="build target in codecgen/targets.yaml "
                                                        "(default: its default)")
 
     def docker(p):

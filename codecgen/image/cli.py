@@ -123,7 +123,7 @@ def _common(p: argparse.ArgumentParser, specs: bool = True) -> None:
         p.add_argument("--codec-dir", action="append", default=[], metavar="NAME=DIR",
                        help="an already generated codec folder (repeatable)")
     p.add_argument("--target", default=None,
-                   help="build target from envoy_build/targets.yaml (default: its default)")
+                   help="build target from codecgen/targets.yaml (default: its default)")
 
 
 def _docker_host(p: argparse.ArgumentParser) -> None:

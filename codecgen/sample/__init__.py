@@ -166,6 +166,56 @@ class Sample:
         return self.module.FRAME_COMPILED.build(container, _direction=1)
 
 
+def drive_problem(sample: Sample) -> Optional[str]:
+    """Why ``serve``/``call`` cannot drive this spec, in one line naming the role to set (None when
+    they can): the sample request must decode as a Request, the sample server's answer (the request
+    with ``sample_response`` applied) as a Response or Error, a ``sample_heartbeat`` request as a
+    Heartbeat. ``codecgen check`` refuses a spec with a problem."""
+    name = sample.proto.name
+    for role, values in (("sample_request", sample.request_values), ("sample_response", sample.response_values),
+                         ("sample_heartbeat", sample.heartbeat_values)):
+        for path in values or {}:
+            try:
+                sample._node(path)
+            except KeyError:
+                return f"{name}: {role}: {ir.dotted(path)} is not a field of the frame"
+    try:
+        request = sample.request({}, 1)
+        md = sample.module.Codec().decode(bytearray(request), "request")
+    except UserError as exc:  # already names the culprit (an extension without a sample value)
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - construct's build errors, a value of the wrong type
+        return (f"{name}: sample_request: the sample tools cannot build a valid request "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())})")
+    if md is None or md.message_type != "Request":
+        kind = "an incomplete frame" if md is None else md.message_type
+        return (f"{name}: sample_request: a sample request decodes as {kind}, not Request; set sample_request "
+                f"to the field values of a request")
+    try:
+        reply = sample.response(md.frame, md, "check")
+    except Exception as exc:  # noqa: BLE001 - construct's build errors, a value of the wrong type
+        return (f"{name}: sample_response: the sample server cannot build its answer "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())})")
+    try:
+        answer = sample.module.Codec().decode(bytearray(reply), "response")
+    except sample.module.ProtocolError as exc:
+        what = "is missing" if not sample.response_values else "does not make a request a response"
+        return (f"{name}: sample_response {what}: the sample server's answer is not a valid response ({exc}); "
+                f"set it to the field values that make a request a response")
+    if answer is None or answer.message_type not in ("Response", "Error"):
+        kind = "an incomplete frame" if answer is None else answer.message_type
+        return (f"{name}: sample_response: the sample server's answer decodes as {kind}; set sample_response "
+                f"to the field values that make a request a response")
+    if sample.heartbeat_values:
+        try:
+            beat = sample.module.Codec().decode(bytearray(sample.heartbeat(2)), "request")
+        except sample.module.ProtocolError as exc:
+            return f"{name}: sample_heartbeat: a sample heartbeat is not a valid request frame ({exc})"
+        if beat is None or beat.message_type != "Heartbeat":
+            return f"{name}: sample_heartbeat: a sample heartbeat does not decode as a Heartbeat"
+    return None
+
+
 def _set(container, path, value) -> None:
     holder = container
     for part in path[:-1]:
@@ -256,7 +306,12 @@ class SampleServer:
                     if md is None:
                         break
                     self.requests += 1
-                    reply = self._answer(codec, md)
+                    try:
+                        reply = self._answer(codec, md)
+                    except Exception as exc:  # noqa: BLE001 - a connection thread reports, never dies
+                        self.log(f"{self.name}: closing a connection: cannot answer request "
+                                 f"{md.request_id}: {type(exc).__name__}: {exc}")
+                        return
                     if reply:
                         conn.sendall(reply)
 

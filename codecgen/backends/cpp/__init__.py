@@ -1,7 +1,7 @@
 """C++ backend: the six files of ``src/application_protocols/<name>/``.
 
 ``render(proto, target)`` returns ``{file name: text}``.  Target-dependent
-Bazel labels come from ``codecgen.pins`` (envoy_build/targets.yaml); the
+Bazel labels come from ``codecgen.pins`` (codecgen/targets.yaml); the
 generated C++ uses only the Metadata/Buffer subset stable across targets.
 """
 

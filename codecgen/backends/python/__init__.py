@@ -147,7 +147,7 @@ def render(proto: ir.ProtocolIR) -> str:
         "request_id": repr(roles.request_id) if roles.request_id else "",
         "request_id_get": exprs.get(roles.request_id, "0") if roles.request_id else "",
         "routing_keys": [{"key": k.key, "path": repr(k.path), "getter": exprs.get(k.path, "None"),
-                          "render": k.render.value, "names": _names(k.path, proto)}
+                          "render": k.render.value, "names": _names(k.path, proto), "publish_empty": k.publish_empty}
                          for k in roles.routing_keys],
         "header_map": ({"array": repr(roles.header_map.array), "key": roles.header_map.key_field,
                         "value": roles.header_map.value_field,
