@@ -34,10 +34,10 @@ def command(name: str, help: str):
     return wrap
 
 
-def _load(spec: str):
+def _load(spec: str, target: Optional[str] = None):
     from codecgen.frontend import load
 
-    return load(spec)
+    return load(spec, target=target)
 
 
 def _read_input(path: Optional[str]) -> bytes:
@@ -82,11 +82,21 @@ def _spec_arg(p):
     p.add_argument("spec", help="the protocol spec (a Python file defining PROTOCOL)")
 
 
+def _target_arg(p):
+    p.add_argument("--target", default=None, help="meta-protocol-proxy target whose built-in codecs the "
+                   "spec must not collide with (envoy_build/targets.yaml; default: its default)")
+
+
+def _check_args(p):
+    _spec_arg(p)
+    _target_arg(p)
+
+
 @command("check", "validate a spec and print its IR summary")
 def cmd_check(args) -> int:
     from codecgen.summary import summarize
 
-    proto = _load(args.spec)
+    proto = _load(args.spec, args.target)
     print(summarize(proto))
     return 0
 
@@ -106,7 +116,7 @@ def cmd_generate(args) -> int:
     from codecgen.output import write_tree
     from codecgen.pipeline import generate_files
 
-    proto = _load(args.spec)
+    proto = _load(args.spec, args.target)
     files = generate_files(proto, target=args.target, namespace=args.namespace)
     written = write_tree(args.output, files)
     for path in written:
@@ -191,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     arg_builders = {
         "new": _new_args,
-        "check": _spec_arg,
+        "check": _check_args,
         "generate": _generate_args,
         "decode": _decode_args,
         "encode": _encode_args,

@@ -94,11 +94,12 @@ class Plan:
 
 
 def make_plan(spec: str, proxy_image: str, sample_image: Optional[str] = None,
-              key: Optional[str] = None, values: Optional[tuple] = None) -> Plan:
+              key: Optional[str] = None, values: Optional[tuple] = None,
+              target: Optional[str] = None) -> Plan:
     from codecgen.frontend import load
     from codecgen.sample import probe_plan
 
-    proto = load(spec)
+    proto = load(spec, target=target)
     if not proxy_image or any(c.isspace() for c in proxy_image):
         raise UserError(f"--image {proxy_image!r}: an image reference (name:tag) is required")
     probe = probe_plan(proto, key, values)

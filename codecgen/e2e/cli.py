@@ -49,7 +49,8 @@ def manifests_main(args) -> int:
     from codecgen.e2e import make_plan, manifests
     from codecgen.output import write_tree
 
-    plan = make_plan(args.spec, args.image, args.sample_image, args.key, args.values)
+    plan = make_plan(args.spec, args.image, args.sample_image, args.key, args.values,
+                     getattr(args, "target", None))
     out = Path(args.output or f"out/e2e/{plan.proto.name}/manifests")
     for path in write_tree(out, manifests(plan)):
         print(path)
@@ -74,7 +75,8 @@ def run_main(args) -> int:
     from codecgen.output import write_tree
 
     target, pins = _pins(args.target)
-    plan = make_plan(args.spec, args.image, args.sample_image, args.key, args.values)
+    plan = make_plan(args.spec, args.image, args.sample_image, args.key, args.values,
+                     getattr(args, "target", None))
     problems, notes = preflight(target, pins, args.image, args.docker_host)
     _print_preflight(problems, notes)
     if problems:
