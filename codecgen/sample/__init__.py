@@ -147,7 +147,7 @@ class Sample:
         body = BODY_PREFIX + json.dumps({
             "server": name,
             "request_id": md.request_id,
-            "keys": {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in md.strings.items()},
+            "keys": wire_keys(md),
         }, sort_keys=True).encode()
         if self.plain_body:
             _set(container, self.proto.roles.body, body)
@@ -160,6 +160,14 @@ class Sample:
                 _set(container, path, self._extension_value(container, field, {},
                                                             answer if path == header_path else []))
         return self.module.FRAME_COMPILED.build(container, _direction=1)
+
+
+def wire_keys(md) -> dict:
+    """The keys a request carried, as text: what its decode published, less the mark
+    (``ir.CODEC_ID_KEY``) that the server's own codec adds and the wire never carries."""
+    mark = ir.CODEC_ID_KEY.encode()
+    return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in md.strings.items()
+            if k != mark}
 
 
 def _set(container, path, value) -> None:
@@ -257,7 +265,7 @@ class SampleServer:
                         conn.sendall(reply)
 
     def _answer(self, codec, md) -> bytes:
-        keys = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in md.strings.items()}
+        keys = wire_keys(md)
         self.log(f"{self.name}: {md.message_type} {md.request_id} keys {json.dumps(keys, sort_keys=True)}")
         if md.message_type == "Heartbeat":
             return codec.heartbeat(md)
