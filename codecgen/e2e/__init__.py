@@ -118,7 +118,8 @@ def manifests(plan: Plan) -> dict[str, str]:
             out[name] = backend[FROM_BACKEND[name]]
         else:
             out[name] = env.get_template(template).render(
-                plan=plan, subsets=SUBSETS, client=CLIENT, bootstrap=BOOTSTRAP_CONFIGMAP).rstrip("\n") + "\n"
+                plan=plan, subsets=SUBSETS, client=CLIENT, bootstrap=BOOTSTRAP_CONFIGMAP,
+                mark=(ir.CODEC_ID_KEY, plan.proto.codec_name)).rstrip("\n") + "\n"
     return out
 
 

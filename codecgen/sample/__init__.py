@@ -71,6 +71,11 @@ class Sample:
         ext_outputs: dict = {path: {} for path in exts}  # extension field -> {output: value}
         header_on_ext = r.header_map is not None and r.header_map.array in exts
         for key, text in keys.items():
+            if key.lower() == ir.CODEC_ID_KEY:
+                # Sent on the wire, a built-in codec could publish it (Dubbo's publishes every
+                # attachment), and the probe's evidence would prove nothing.
+                raise UserError(f"--key {key}: codecgen's mark is published by the generated codec, "
+                                f"never sent by a client")
             if key in by_key and by_key[key].path[:-1] in exts:
                 ext_outputs[by_key[key].path[:-1]][by_key[key].path[-1]] = text.encode()
             elif key in by_key:
@@ -189,8 +194,8 @@ def body_report(sample: Sample, md) -> Optional[dict]:
     container = sample.module.Codec().parse(md.frame, 1)
     body = container
     for part in sample.proto.roles.body:
-        body = body[part]
-    if not bytes(body).startswith(BODY_PREFIX):
+        body = body.get(part) if body is not None else None
+    if body is None or not bytes(body).startswith(BODY_PREFIX):  # no body: Modbus' exception reply
         return None
     try:
         return json.loads(bytes(body)[len(BODY_PREFIX):])
