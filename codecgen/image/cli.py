@@ -34,6 +34,8 @@ from codecgen.errors import UserError
 from codecgen.image import build as engine
 from codecgen.image.bootstrap import BootstrapPorts, render_bootstrap
 from codecgen.image.context import ENVOY_IN_IMAGE, render_dockerfile, write_context
+from codecgen.ir import CODEC_ID_KEY
+from codecgen.naming import codec_name
 from codecgen.pins import get_target
 
 __all__ = ["add_parser", "context_main", "build_main", "extract_main", "verify_main",
@@ -275,7 +277,8 @@ def verify_main(args: argparse.Namespace) -> int:
                 print("verify: traffic check not wired (needs the Python reference codec)")
             else:
                 TRAFFIC_CHECK(Path(args.spec), listen, (v1, v2), key, tuple(values), mutation)
-                print("verify: routing by key and request_mutation OK")
+                print(f"verify: routing by key and request_mutation OK; the routes match {CODEC_ID_KEY}="
+                      f"{codec_name(proto.name)}, which only codecgen's codec publishes: the image runs it")
         finally:
             if not args.keep:
                 engine.remove_container(cid, args.docker_host)
