@@ -451,3 +451,13 @@ def test_fields_a_targets_crd_lacks_are_refused(awesome_docs):
     assert validate(dr, target="1.4.2") == [
         "DestinationRule awesomerpc: spec.subsets[0].trafficPolicy.proxyProtocol: not in the DestinationRule "
         "CRD of Istio 1.18.1 (target 1.4.2)"]
+
+
+def test_served_versions_in_the_pins_are_checked(tmp_path):
+    raw = yaml.safe_load(pins.targets_file().read_text())
+    raw["targets"]["head"]["served_api_versions"]["MetaRouter"] = "metaprotocol.aeraki.io/v1alpha1"
+    path = tmp_path / "targets.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(pins.PinsError, match=r"target 'head': served_api_versions must map kinds to lists "
+                                             r"of strings"):
+        pins.load_targets(path)
