@@ -65,6 +65,14 @@ def cmd_new(args) -> int:
     problem = naming.check_token(args.name)
     if problem:
         raise UserError(f"NAME: {problem}")
+    from codecgen.builtins import collision
+    from codecgen.pins import get_target
+
+    target = get_target()
+    if collision(args.name, target):
+        raise UserError(f"NAME: {args.name!r} is a built-in codec of meta-protocol-proxy {target.proxy_tag} "
+                        f"(built-ins: {', '.join(target.builtin_codecs)}); choose another name (a spec that replaces "
+                        f"the built-in declares replaces_builtin=True: see protocols/README.md)")
     out = Path(args.output or f"{args.name}.py")
     if out.exists():
         raise UserError(f"-o {out}: already exists; refusing to overwrite")

@@ -248,3 +248,11 @@ def test_image_context_cli_takes_the_choice_from_the_spec(tmp_path):
                 "-o", tmp_path / "c2")
     assert proc.returncode == 0, proc.stderr
     assert 'io.codecgen.replaces-builtin="dubbo"' in (tmp_path / "c2" / "Dockerfile").read_text()
+
+
+def test_new_refuses_a_builtin_name(tmp_path):
+    proc = _cli("new", "trpc", "-o", tmp_path / "trpc.py")
+    assert proc.returncode == 2 and not (tmp_path / "trpc.py").exists()
+    assert proc.stderr == ("codecgen: error: NAME: 'trpc' is a built-in codec of meta-protocol-proxy 1.4.2 "
+                           "(built-ins: brpc, dubbo, thrift, trpc); choose another name (a spec that replaces "
+                           "the built-in declares replaces_builtin=True: see protocols/README.md)\n")
