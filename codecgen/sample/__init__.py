@@ -41,11 +41,12 @@ class Sample:
         self.plain_body = self.proto.roles.body is not None and self.proto.roles.body not in self.extensions
 
     @classmethod
-    def load(cls, spec_path: str) -> "Sample":
+    def load(cls, spec_path: str, target: Optional[str] = None) -> "Sample":
+        """``target``: the build target whose built-in codec names count (the default one)."""
         from codecgen.frontend import load_spec, lower
 
         protocol: Protocol = load_spec(spec_path)
-        proto = lower(protocol, spec_file=spec_path)
+        proto = lower(protocol, spec_file=spec_path, target=target)
         response = {tuple(k.split(".")): v for k, v in dict(protocol.sample_response).items()}
         heartbeat = {tuple(k.split(".")): v for k, v in dict(protocol.sample_heartbeat).items()}
         request = {tuple(k.split(".")): v for k, v in dict(protocol.sample_request).items()}
