@@ -92,7 +92,7 @@ def _spec_arg(p):
 
 def _target_arg(p):
     p.add_argument("--target", default=None, help="meta-protocol-proxy target whose built-in codecs the "
-                   "spec must not collide with (envoy_build/targets.yaml; default: its default)")
+                   "spec must not collide with (a target of the build pins, targets.yaml; default: its default)")
 
 
 def _check_args(p):

@@ -228,8 +228,8 @@ def test_a_builtin_missing_upstream_stops_the_build(dubbo_codec, tmp_path):
     shutil.rmtree(tree / "src" / "application_protocols" / "dubbo")
     proc = _run_builder_steps(context, tree)
     assert proc.returncode == 1
-    assert proc.stderr == ("no built-in codec dubbo in meta-protocol-proxy 1.4.2: update builtin_codecs in "
-                           "envoy_build/targets.yaml\n")
+    assert proc.stderr == ("no built-in codec dubbo in meta-protocol-proxy 1.4.2: update builtin_codecs of "
+                           "target 1.4.2 in the build pins (targets.yaml)\n")
 
 
 def test_image_context_cli_takes_the_choice_from_the_spec(tmp_path):

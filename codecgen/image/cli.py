@@ -334,7 +334,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--values", nargs=2, default=None, metavar=("V1", "V2"),
                    help="key values routed to v1 and v2 (default 1 2)")
     p.add_argument("--target", default=None, help="build target the image was built for "
-                   "(envoy_build/targets.yaml; default: its default)")
+                   "(a target of the build pins, targets.yaml; default: its default)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for envoy")
     p.add_argument("--keep", action="store_true", help="leave the container running")
     p.set_defaults(func=verify_main)

@@ -9,7 +9,7 @@ and a MetaRouter's subsets exist in a DestinationRule for its host.
 ``validate_files({name: yaml_text})`` parses and does both.  Every entry point takes
 ``target`` (a build target of the pins, the default one when None): an apiVersion the target's
 Istio / Aeraki does not serve, or a field its CRD lacks, is an error (``served_api_versions``
-and ``unserved_fields`` in envoy_build/targets.yaml).
+and ``unserved_fields`` of the target in the build pins, targets.yaml).
 
 Errors are plain strings: ``<Kind> <name>: <field path>: <what is wrong>``.
 ``jsonschema`` is a dev dependency, imported on first use.
