@@ -63,10 +63,22 @@ class Target:
     config_deps: Tuple[str, ...]   # deps of a codec's ":config" envoy_cc_library
     codec_deps: Tuple[str, ...]    # deps of a codec's ":codec_lib" envoy_cc_library
     istio_extension_deps: Tuple[str, ...]  # @io_istio_proxy deps of the root envoy binary
+    # Kind -> the apiVersions the target's Istio / Aeraki / Kubernetes serve for it.
+    served_api_versions: Tuple[Tuple[str, Tuple[str, ...]], ...]
+    # Kind -> field paths (``a.b``, ``[]`` for list items) codecgen's schemas know but the
+    # target's CRDs lack.
+    unserved_fields: Tuple[Tuple[str, Tuple[str, ...]], ...]
 
     def codec_config_label(self, protocol: str) -> str:
         """The label added to the root ``envoy_cc_binary`` for ``protocol``."""
         return f"//src/application_protocols/{protocol}:config"
+
+    def api_versions(self, kind: str) -> Optional[Tuple[str, ...]]:
+        """The apiVersions served for ``kind``, or None when the pins do not say."""
+        return dict(self.served_api_versions).get(kind)
+
+    def fields_unserved(self, kind: str) -> Tuple[str, ...]:
+        return dict(self.unserved_fields).get(kind, ())
 
 
 @dataclass(frozen=True)
@@ -86,7 +98,8 @@ class E2EPins:
 
 
 _STR_FIELDS = {f.name for f in fields(Target) if f.type in ("str", str)} - {"name"}
-_TUPLE_FIELDS = {f.name for f in fields(Target) if "Tuple" in str(f.type)}
+_MAP_FIELDS = {"served_api_versions", "unserved_fields"}
+_TUPLE_FIELDS = {f.name for f in fields(Target) if "Tuple" in str(f.type)} - _MAP_FIELDS
 _BOOL_FIELDS = {f.name for f in fields(Target) if f.type in ("bool", bool)}
 _METADATA_GET = ("get", "getByKey")
 _E2E_FIELDS = {f.name for f in fields(E2EPins)} - {"target"}
@@ -101,7 +114,7 @@ def targets_file() -> Path:
 def _parse_target(name: str, raw: Any, where: Path) -> Target:
     if not isinstance(raw, dict):
         raise PinsError(f"{where}: target {name!r} must be a mapping")
-    expected = _STR_FIELDS | _TUPLE_FIELDS | _BOOL_FIELDS
+    expected = _STR_FIELDS | _TUPLE_FIELDS | _BOOL_FIELDS | _MAP_FIELDS
     unknown = sorted(set(raw) - expected)
     missing = sorted(expected - set(raw))
     if unknown:
@@ -117,6 +130,12 @@ def _parse_target(name: str, raw: Any, where: Path) -> Target:
         elif key in _BOOL_FIELDS:
             if not isinstance(value, bool):
                 raise PinsError(f"{where}: target {name!r}: {key} must be true or false")
+        elif key in _MAP_FIELDS:
+            if not isinstance(value, dict) or not all(
+                    isinstance(k, str) and isinstance(v, list) and all(isinstance(i, str) and i for i in v)
+                    for k, v in value.items()):
+                raise PinsError(f"{where}: target {name!r}: {key} must map kinds to lists of strings")
+            value = tuple(sorted((k, tuple(v)) for k, v in value.items()))
         else:
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
                 raise PinsError(f"{where}: target {name!r}: {key} must be a list of strings")

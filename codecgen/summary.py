@@ -88,6 +88,9 @@ def summarize(proto: ir.ProtocolIR) -> str:
         "frame:",
     ]
     _tree(proto.frame, 1, lines)
+    if proto.replaces_builtin:
+        lines.append(f"replaces   meta-protocol-proxy's built-in {proto.codec_name} (images link this codec "
+                     f"in its place)")
     lines.append("roles:")
     lines.append(f"  request id      {ir.dotted(r.request_id) if r.request_id else '(none: 0)'}")
     if r.message_type_rules:

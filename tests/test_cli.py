@@ -159,7 +159,9 @@ def test_scaffold_docstring_example_encodes_and_decodes(capsys, tmp_path):
     rc, out, err = call(capsys, "decode", spec, tmp_path / "frames.bin")
     assert_ok(rc, err)
     (frame,) = json_lines(out)
-    assert frame["metadata"] == {"method": "SayHello", "tenant": "blue"}
+    # Every decoded request also carries codecgen's mark (ir.CODEC_ID_KEY), the codec's own name.
+    assert frame["metadata"] == {"method": "SayHello", "tenant": "blue",
+                                 "x-codecgen-codec": "aeraki.meta_protocol.codec.acmerpc"}
     assert frame["operation_name"] == "acmerpc/SayHello" and frame["frame_size"] == len(frames)
 
 
@@ -189,7 +191,8 @@ def test_decode_prints_one_json_line_per_frame(capsys, tmp_path):
     assert_frames(objs, 3)
     assert [o["message_type"] for o in objs] == ["Request", "Response", "Heartbeat"]
     assert [o["request_id"] for o in objs] == [5, 5, 6]
-    assert objs[0]["metadata"] == {"service": "svc", "method": "Get", "tenant": "blue"}
+    assert objs[0]["metadata"] == {"service": "svc", "method": "Get", "tenant": "blue",
+                                   "x-codecgen-codec": "aeraki.meta_protocol.codec.meshrpc"}
     assert objs[0]["body_size"] == 5 and objs[0]["operation_name"] == "svc/Get"
     assert objs[1]["response_status"] == "Error"
 
@@ -458,7 +461,7 @@ def test_an_empty_routing_field_publishes_no_key_on_both_engines(capsys, tmp_pat
     encode_file(capsys, tmp_path, MESHRPC, [{"request_id": 3, "header": {"service": "", "method": "Get"}}])
     rc, out, err = call(capsys, "decode", MESHRPC, tmp_path / "frames.bin", "--engine", engine)
     assert_ok(rc, err)
-    assert json.loads(out)["metadata"] == {"method": "Get"}
+    assert json.loads(out)["metadata"] == {"method": "Get", "x-codecgen-codec": "aeraki.meta_protocol.codec.meshrpc"}
 
 
 DIRECTION_SWITCH_SPEC = '''

@@ -87,7 +87,9 @@ def test_manifests_validate_and_fit_together(spec):
     assert mr["spec"]["hosts"] == [host] == [dr["spec"]["host"]]
     subsets = {s["name"]: s["labels"] for s in dr["spec"]["subsets"]}
     routes = mr["spec"]["routes"]
-    assert [r["match"]["attributes"] for r in routes] == [{plan.key: {"exact": v}} for v in plan.values]
+    # Every route also matches codecgen's mark, which only the generated codec publishes.
+    mark = {"x-codecgen-codec": {"exact": plan.proto.codec_name}}
+    assert [r["match"]["attributes"] for r in routes] == [{plan.key: {"exact": v}, **mark} for v in plan.values]
     assert [r["route"][0]["destination"]["subset"] for r in routes] == ["v1", "v2"]
     assert routes[0]["requestMutation"] == [{"key": k, "value": v} for k, v in plan.mutation.items()]
     assert plan.unrouted not in plan.values

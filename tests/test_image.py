@@ -445,8 +445,10 @@ def test_bootstrap_shape():
         assert set(r) <= PROTO_FIELDS["Route"]
         assert set(r["match"]) <= PROTO_FIELDS["RouteMatch"]
         assert set(r["route"]) <= PROTO_FIELDS["RouteAction"]
-    assert r1["match"]["metadata"] == [{"name": "cmd", "exact_match": "get"}]
-    assert r2["match"]["metadata"] == [{"name": "cmd", "exact_match": "put"}]
+    # Each route also matches codecgen's mark: only the generated codec publishes it.
+    mark = {"name": "x-codecgen-codec", "exact_match": "aeraki.meta_protocol.codec.samplerpc"}
+    assert r1["match"]["metadata"] == [{"name": "cmd", "exact_match": "get"}, mark]
+    assert r2["match"]["metadata"] == [{"name": "cmd", "exact_match": "put"}, mark]
     assert (r1["route"], r2["route"]) == ({"cluster": "v1"}, {"cluster": "v2"})
     assert r1["request_mutation"] == [{"key": "x-via", "value": "v1"}]
     assert "request_mutation" not in r2

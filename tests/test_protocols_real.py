@@ -102,8 +102,13 @@ def summary(frame: dict) -> tuple:
     return frame["message_type"], frame["request_id"], frame["metadata"]
 
 
-def expected_summary(e: dict) -> tuple:
-    return e["message_type"], e["request_id"] & U64, e["keys"]
+def mark(name: str, direction: str) -> dict:
+    """codecgen's mark (codecgen.ir.CODEC_ID_KEY), which the codec adds to what a request carries."""
+    return {"x-codecgen-codec": f"aeraki.meta_protocol.codec.{name}"} if direction == "request" else {}
+
+
+def expected_summary(e: dict, name: str) -> tuple:
+    return e["message_type"], e["request_id"] & U64, {**e["keys"], **mark(name, e["direction"])}
 
 
 def corpus(name):
@@ -122,7 +127,7 @@ def check_streams(protos, natives, name, conns, engine):
         for direction in ("request", "response"):
             frames, held, error = decode(protos, natives, name, conn[direction], direction, engine)
             assert error is None and held == 0, (name, i, direction, error, held)
-            want = [expected_summary(e) for e in conn["expected"] if e["direction"] == direction]
+            want = [expected_summary(e, name) for e in conn["expected"] if e["direction"] == direction]
             got = [summary(f) for f in frames]
             assert got == want, (name, i, direction)
             total += len(frames)
@@ -285,7 +290,7 @@ def test_corpus_routing_keys_equal_tshark_dissection(protos, name):
             assert len(ours) == len(them), (name, stream.index, direction)
             for mine, other in zip(ours, them):
                 assert mine["request_id"] == other["request_id"]
-                assert mine["metadata"] == other["keys"]
+                assert mine["metadata"] == {**other["keys"], **mark(name, direction)}
                 if other["message_type"] is not None:
                     assert mine["message_type"] == other["message_type"]
                 elif name == "modbus":
@@ -545,8 +550,9 @@ def test_mqtt_error_reply_is_a_refused_connack_and_pingreq_gets_pingresp(protos,
             else:
                 assert "Received PINGRESP" in logs, logs
     assert results["refused"].is_failure and results["refused"].getName() == "Server unavailable"
-    assert seen[0].strings == {b"packet_type": b"1", b"client_id": b"refused"}
-    assert seen[1].strings == {b"packet_type": b"1", b"client_id": b"pinger"}
+    mqtt_mark = {k.encode(): v.encode() for k, v in mark("mqtt", "request").items()}
+    assert seen[0].strings == {b"packet_type": b"1", b"client_id": b"refused", **mqtt_mark}
+    assert seen[1].strings == {b"packet_type": b"1", b"client_id": b"pinger", **mqtt_mark}
     assert seen[2].message_type == "Heartbeat"
 
 

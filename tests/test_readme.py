@@ -106,7 +106,7 @@ def test_the_tutorial_runs_as_written(tmp_path):
     for engine in ("decode", "decode cpp"):
         (line,) = out[engine].splitlines()
         decoded = json.loads(line)
-        assert decoded["request_id"] == 7 and decoded["metadata"] == {"method": "SayHello"}, decoded
+        assert decoded["request_id"] == 7 and decoded["metadata"] == {"method": "SayHello", "x-codecgen-codec": "aeraki.meta_protocol.codec.myrpc"}, decoded
     assert out["decode"] == out["decode cpp"]
     assert 'v1: Request 1 keys {"method": "SayHello"}' in out["serve"]
     answer = json.loads(out["call"])

@@ -151,7 +151,9 @@ def test_real_capture_replays_to_the_frames_the_libraries_sent(capsys, name, eng
         assert summary["streams"] == len(meta["connections"])
         for index, frames in enumerate(meta["connections"]):
             for direction in ("request", "response"):
-                want = [(f["message_type"], f["request_id"] & U64, f["keys"])
+                # Decoded as requests, frames also carry codecgen's mark (ir.CODEC_ID_KEY).
+                mark = {"x-codecgen-codec": f"aeraki.meta_protocol.codec.{name}"} if direction == "request" else {}
+                want = [(f["message_type"], f["request_id"] & U64, {**f["keys"], **mark})
                         for f in frames if f["direction"] == direction]
                 got = [(f["message_type"], f["request_id"], f["metadata"])
                        for f in frames_of(lines, index, direction)]

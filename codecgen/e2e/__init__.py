@@ -94,11 +94,12 @@ class Plan:
 
 
 def make_plan(spec: str, proxy_image: str, sample_image: Optional[str] = None,
-              key: Optional[str] = None, values: Optional[tuple] = None) -> Plan:
+              key: Optional[str] = None, values: Optional[tuple] = None,
+              target: Optional[str] = None) -> Plan:
     from codecgen.frontend import load
     from codecgen.sample import probe_plan
 
-    proto = load(spec)
+    proto = load(spec, target=target)
     if not proxy_image or any(c.isspace() for c in proxy_image):
         raise UserError(f"--image {proxy_image!r}: an image reference (name:tag) is required")
     probe = probe_plan(proto, key, values)
@@ -117,7 +118,8 @@ def manifests(plan: Plan) -> dict[str, str]:
             out[name] = backend[FROM_BACKEND[name]]
         else:
             out[name] = env.get_template(template).render(
-                plan=plan, subsets=SUBSETS, client=CLIENT, bootstrap=BOOTSTRAP_CONFIGMAP).rstrip("\n") + "\n"
+                plan=plan, subsets=SUBSETS, client=CLIENT, bootstrap=BOOTSTRAP_CONFIGMAP,
+                mark=(ir.CODEC_ID_KEY, plan.proto.codec_name)).rstrip("\n") + "\n"
     return out
 
 

@@ -15,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from codecgen.ir import CODEC_ID_KEY as MARK_KEY
+
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -49,7 +51,8 @@ def manifests_main(args) -> int:
     from codecgen.e2e import make_plan, manifests
     from codecgen.output import write_tree
 
-    plan = make_plan(args.spec, args.image, args.sample_image, args.key, args.values)
+    plan = make_plan(args.spec, args.image, args.sample_image, args.key, args.values,
+                     getattr(args, "target", None))
     out = Path(args.output or f"out/e2e/{plan.proto.name}/manifests")
     for path in write_tree(out, manifests(plan)):
         print(path)
@@ -74,7 +77,8 @@ def run_main(args) -> int:
     from codecgen.output import write_tree
 
     target, pins = _pins(args.target)
-    plan = make_plan(args.spec, args.image, args.sample_image, args.key, args.values)
+    plan = make_plan(args.spec, args.image, args.sample_image, args.key, args.values,
+                     getattr(args, "target", None))
     problems, notes = preflight(target, pins, args.image, args.docker_host)
     _print_preflight(problems, notes)
     if problems:
@@ -100,7 +104,9 @@ def run_main(args) -> int:
         cluster.install_aeraki()
         cluster.deploy(plan, files)
         print(cluster.probe(plan), end="")
-        print(f"e2e: {plan.proto.name}: every check passed in the mesh (cluster {cluster.name})")
+        print(f"e2e: {plan.proto.name}: every check passed in the mesh (cluster {cluster.name}); the "
+              f"MetaRouter's routes match {MARK_KEY}={plan.proto.codec_name}, which only codecgen's "
+              f"codec publishes: the sidecars ran it")
     except StepFailed as exc:
         failed = True
         print(f"codecgen e2e: {exc}", file=sys.stderr)

@@ -107,7 +107,7 @@ def _prepare(args) -> Setup:
         raise UserError("--max-len must be at least 16")
     if args.minimize_seconds < 0:
         raise UserError("--minimize-seconds must not be negative")
-    proto = load(args.spec)
+    proto = load(args.spec, target=args.target)
     module = pyb.load(proto)
     folder = codec_folder(proto, args.codec_dir, args.target)
     work = Path(args.work_dir)
@@ -197,7 +197,7 @@ def _lane_child(spec, codec_dir, target, sanitize, seed, seconds, corpus, queue,
     from codecgen.fuzz.differential import Differential
     from codecgen.verify.native import codec_folder
 
-    proto = load(spec)
+    proto = load(spec, target=target)
     module = pyb.load(proto)
     setup = Setup(spec, codec_dir, proto, module, codec_folder(proto, codec_dir, target),
                   Path("."), Path(corpus) if corpus else Path("."), Path("."))

@@ -41,11 +41,12 @@ class Sample:
         self.plain_body = self.proto.roles.body is not None and self.proto.roles.body not in self.extensions
 
     @classmethod
-    def load(cls, spec_path: str) -> "Sample":
+    def load(cls, spec_path: str, target: Optional[str] = None) -> "Sample":
+        """``target``: the build target whose built-in codec names count (the default one)."""
         from codecgen.frontend import load_spec, lower
 
         protocol: Protocol = load_spec(spec_path)
-        proto = lower(protocol, spec_file=spec_path)
+        proto = lower(protocol, spec_file=spec_path, target=target)
         response = {tuple(k.split(".")): v for k, v in dict(protocol.sample_response).items()}
         heartbeat = {tuple(k.split(".")): v for k, v in dict(protocol.sample_heartbeat).items()}
         request = {tuple(k.split(".")): v for k, v in dict(protocol.sample_request).items()}
@@ -71,6 +72,11 @@ class Sample:
         ext_outputs: dict = {path: {} for path in exts}  # extension field -> {output: value}
         header_on_ext = r.header_map is not None and r.header_map.array in exts
         for key, text in keys.items():
+            if key.lower() == ir.CODEC_ID_KEY:
+                # Sent on the wire, a built-in codec could publish it (Dubbo's publishes every
+                # attachment), and the probe's evidence would prove nothing.
+                raise UserError(f"--key {key}: codecgen's mark is published by the generated codec, "
+                                f"never sent by a client")
             if key in by_key and by_key[key].path[:-1] in exts:
                 ext_outputs[by_key[key].path[:-1]][by_key[key].path[-1]] = text.encode()
             elif key in by_key:
@@ -149,7 +155,7 @@ class Sample:
         body = BODY_PREFIX + json.dumps({
             "server": name,
             "request_id": md.request_id,
-            "keys": {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in md.strings.items()},
+            "keys": wire_keys(md),
         }, sort_keys=True).encode()
         if self.plain_body:
             _set(container, self.proto.roles.body, body)
@@ -216,6 +222,14 @@ def drive_problem(sample: Sample) -> Optional[str]:
     return None
 
 
+def wire_keys(md) -> dict:
+    """The keys a request carried, as text: what its decode published, less the mark
+    (``ir.CODEC_ID_KEY``) that the server's own codec adds and the wire never carries."""
+    mark = ir.CODEC_ID_KEY.encode()
+    return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in md.strings.items()
+            if k != mark}
+
+
 def _set(container, path, value) -> None:
     holder = container
     for part in path[:-1]:
@@ -235,8 +249,8 @@ def body_report(sample: Sample, md) -> Optional[dict]:
     container = sample.module.Codec().parse(md.frame, 1)
     body = container
     for part in sample.proto.roles.body:
-        body = body[part]
-    if not bytes(body).startswith(BODY_PREFIX):
+        body = body.get(part) if body is not None else None
+    if body is None or not bytes(body).startswith(BODY_PREFIX):  # no body: Modbus' exception reply
         return None
     try:
         return json.loads(bytes(body)[len(BODY_PREFIX):])
@@ -316,7 +330,7 @@ class SampleServer:
                         conn.sendall(reply)
 
     def _answer(self, codec, md) -> bytes:
-        keys = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in md.strings.items()}
+        keys = wire_keys(md)
         self.log(f"{self.name}: {md.message_type} {md.request_id} keys {json.dumps(keys, sort_keys=True)}")
         if md.message_type == "Heartbeat":
             return codec.heartbeat(md)

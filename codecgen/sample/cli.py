@@ -109,7 +109,13 @@ def add_parser(sub) -> None:
     p.set_defaults(func=call_main)
 
     p = sub.add_parser("probe", help="check a deployed proxy: routing by key, request mutation, "
-                                     "error reply, heartbeat (exit 1 when a check fails)")
+                                     "error reply, heartbeat (exit 1 when a check fails)",
+                       description="Check a deployed proxy: routing by key, request mutation, error reply, "
+                                   "heartbeat (exit 1 when a check fails). The routing proves which codec "
+                                   "the proxy runs when its routes also match x-codecgen-codec=<codec name> "
+                                   "(codecgen's mark, published only by the generated codec), as the e2e "
+                                   "MetaRouter and image verify's routes do; through routes without it, a "
+                                   "pass proves the routing, not the codec.")
     p.add_argument("spec")
     p.add_argument("--to", required=True, help="HOST:PORT of the proxy (or the mesh service)")
     p.add_argument("--key", default=None, help="routing key (default: the spec's first)")

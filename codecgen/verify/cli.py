@@ -58,7 +58,7 @@ def verify_main(args: argparse.Namespace) -> int:
 
     if args.cases < 1:
         raise UserError("--cases must be at least 1")
-    proto = load(args.spec)
+    proto = load(args.spec, target=args.target)
     module = pyb.load(proto)
     started = time.perf_counter()
     print(f"verify: building {proto.name} with {args.compiler} -std={args.std}"

@@ -77,6 +77,7 @@ def render(proto: ir.ProtocolIR, target: Optional[str] = None) -> dict[str, str]
         "enum_renderers": roles.enum_renderers,
         "reserved_keys": list(ir.RESERVED_KEYS),
         "reserved_prefix": ir.RESERVED_PREFIX,
+        "codec_id_key": ir.CODEC_ID_KEY,
     }
     pieces = " ".join(str(context[k]) for k in ("parse", "write", "to_metadata", "apply_mutation",
                                                  "heartbeat", "error_reply", "mutation_epilogue"))

@@ -140,6 +140,7 @@ def render(proto: ir.ProtocolIR) -> str:
         "drop_prefixes": repr(tuple(roles.drop_prefixes)),
         "reserved_keys": repr(tuple(k.encode() for k in ir.RESERVED_KEYS)),
         "reserved_prefix": repr(ir.RESERVED_PREFIX.encode()),
+        "codec_id": (repr(ir.CODEC_ID_KEY.encode()), repr(proto.codec_name.encode())),
         "construct_source": ConstructEmitter().struct(proto.frame, (), 0),
         "walker": WalkerEmitter(proto).emit(),
         "rules": [{"cond": exprs.value_expr(r.when), "type": r.type.name} for r in roles.message_type_rules],
