@@ -19,12 +19,16 @@ import queue
 import threading
 from typing import Dict, Optional, Set
 
-from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import KazooException, NoNodeError
-
 from codecgen.bridge import dubbo
 from codecgen.bridge.model import Service, Snapshot, Source, SourceError
 from codecgen.bridge.sources import urlparts
+from codecgen.errors import UserError
+
+try:
+    from kazoo.client import KazooClient, KazooState
+    from kazoo.exceptions import KazooException, NoNodeError
+except ImportError:          # the optional dependency: refused in from_url with the fix
+    KazooClient = None
 
 log = logging.getLogger("codecgen.bridge.sources.zookeeper")
 
@@ -34,6 +38,9 @@ OP_TIMEOUT = 10.0     # seconds for one ZooKeeper read
 
 def from_url(url: str, name: Optional[str] = None) -> "ZooKeeperSource":
     parts = urlparts.parse(url, 2181, known=("session_timeout", "connect_timeout"))
+    if KazooClient is None:
+        raise UserError(f"--source {url}: the zookeeper source needs kazoo "
+                        "(pip install 'codecgen[bridge]')")
     return ZooKeeperSource(url, name, f"{parts.host}:{parts.port}",
                            root=parts.path.rstrip("/") or "/dubbo",
                            session_timeout=parts.seconds("session_timeout", 10.0),
@@ -51,7 +58,7 @@ class ZooKeeperSource(Source):
         self._session_timeout = session_timeout
         self._connect_timeout = connect_timeout
         self._client: Optional[KazooClient] = None
-        self._state = KazooState.LOST
+        self._state = "LOST"         # KazooState.LOST
         self._ever_connected = False
         self._ok = False
         self._lock = threading.RLock()
