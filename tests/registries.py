@@ -112,6 +112,7 @@ class EtcdServer(_Process):
 
     def __init__(self, workdir: Path):
         self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.peer_port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -173,7 +174,7 @@ def dubbo_url(interface: str, host: str = "10.0.0.1", port: int = 20880, scheme:
     """A provider URL as Dubbo writes it (parameters sorted, like URL.toFullString)."""
     base = {"anyhost": "true", "application": "demo-provider", "interface": interface,
             "methods": "sayHello,sayGoodbye", "side": "provider", "dubbo": "2.0.2",
-            "release": "2.7.23", "timestamp": "1700000000000"}
+            "release": "2.7.23", "revision": "1.0.0", "timestamp": "1700000000000"}
     base.update(params)
     query = "&".join(f"{k}={v}" for k, v in sorted(base.items()))
     return f"{scheme}://{host}:{port}/{interface}?{query}"
@@ -196,7 +197,10 @@ class DubboProviders:
 
     def register(self, url: str) -> str:
         path = self.path(url)
-        self.client.ensure_path(path.rsplit("/", 1)[0])
+        directory = path.rsplit("/", 1)[0]
+        self.client.ensure_path(directory)
+        # a Dubbo provider also subscribes to its configurators (creating that directory)
+        self.client.ensure_path(directory.rsplit("/", 1)[0] + "/configurators")
         self.client.create(path, url.encode(), ephemeral=True)
         return path
 

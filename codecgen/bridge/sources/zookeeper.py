@@ -75,9 +75,9 @@ class ZooKeeperSource(Source):
     def list(self) -> Snapshot:
         client = self._connect()
         try:
+            self._check_session()
             snapshot = self._read_all(client)
-            if self._state != KazooState.CONNECTED:
-                raise SourceError(f"{self._where()}: session {self._state}")
+            self._check_session()          # a session lost mid-read: the read may be partial
         except SourceError:
             self._ok = False
             raise
@@ -92,6 +92,11 @@ class ZooKeeperSource(Source):
 
     def healthy(self) -> bool:
         return self._ok and self._state == KazooState.CONNECTED
+
+    @property
+    def client(self) -> Optional["KazooClient"]:
+        """The source's own kazoo client once connected (its session is the bridge's session)."""
+        return self._client
 
     def close(self) -> None:
         self._stop.set()
@@ -128,6 +133,10 @@ class ZooKeeperSource(Source):
                 raise SourceError(f"{self._where()}: cannot connect: {exc}") from None
             self._client = client
             return client
+
+    def _check_session(self) -> None:
+        if self._state != KazooState.CONNECTED:
+            raise SourceError(f"{self._where()}: session {self._state}")
 
     def _on_state(self, state: str) -> None:
         """Kazoo's connection thread: record, and queue a resync after a reconnect."""
