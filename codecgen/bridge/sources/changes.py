@@ -55,3 +55,49 @@ class Poller:
         self._stop.set()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+
+
+class Coalescer:
+    """Gathers the keys of a burst of changes and notifies them once per ``window`` seconds,
+    from its own thread (a provider flapping 100 times a second costs a handful of calls). A
+    resync (``add(set())``) pending in the window is notified as ``set()``, which covers all keys."""
+
+    def __init__(self, name: str, notify: Callable[[set], None], window: float = 0.05):
+        self._notify = notify
+        self._window = window
+        self._keys: set = set()
+        self._resync = False
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"bridge-coalesce-{name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def add(self, keys: set) -> None:
+        with self._lock:
+            if keys:
+                self._keys |= keys
+            else:
+                self._resync = True
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            if self._stop.is_set():
+                return
+            self._stop.wait(self._window)
+            with self._lock:
+                keys, resync = self._keys, self._resync
+                self._keys, self._resync = set(), False
+                self._wake.clear()
+            if self._stop.is_set():
+                return
+            self._notify(set() if resync else keys)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)

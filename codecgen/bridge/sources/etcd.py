@@ -22,7 +22,8 @@ served by etcd 3.4+) with the standard library: no gRPC, protobuf or third-party
 install, and the two calls it needs are small. Ranges are read in pages pinned to one revision
 (a consistent snapshot). The watch tracks the last revision it delivered and resumes from it; after
 a failed connection, or when etcd answers that the revision was compacted, it reads everything
-again (full resync) and calls ``notify(set())``.
+again (full resync) and calls ``notify(set())``. Bursts of events are notified together
+(:class:`~codecgen.bridge.sources.changes.Coalescer`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from codecgen.bridge import dubbo
 from codecgen.bridge.model import Instance, Service, Snapshot, Source, SourceError
 from codecgen.bridge.sources import urlparts
+from codecgen.bridge.sources.changes import Coalescer
 from codecgen.bridge.sources.httpclient import HttpClient
 from codecgen.errors import UserError
 
@@ -167,6 +169,13 @@ class EtcdSource(Source):
     # -- watching -------------------------------------------------------------------------
 
     def _run(self, notify) -> None:
+        coalescer = Coalescer(self.name, notify)
+        try:
+            self._watch_loop(coalescer.add)
+        finally:
+            coalescer.stop()
+
+    def _watch_loop(self, notify) -> None:
         revision: Optional[int] = None      # last revision delivered; None: resync first
         delay = 0.1
         while not self._stop.is_set():
