@@ -231,10 +231,13 @@ class FakePolaris(FakeServer):
     def __init__(self):
         super().__init__()
         self.data: Dict[str, Dict[str, List[dict]]] = {}
+        self.metadata: Dict[Tuple[str, str], dict] = {}
 
-    def add_service(self, service: str, namespace: str = "default") -> None:
+    def add_service(self, service: str, namespace: str = "default", metadata=None) -> None:
         with self.changed:
             self.data.setdefault(namespace, {}).setdefault(service, [])
+            if metadata is not None:
+                self.metadata[namespace, service] = dict(metadata)
 
     def add_instance(self, service: str, host: str, port: int, namespace: str = "default",
                      protocol: str = "", version: str = "", weight: int = 100,
@@ -262,9 +265,10 @@ class FakePolaris(FakeServer):
         namespace = query.get("namespace")
         with self.changed:
             if path == "/naming/v1/services":
-                names = sorted(self.data.get(namespace, {})) if namespace else sorted(
-                    {s for ns in self.data.values() for s in ns})
-                items = [{"name": n, "namespace": namespace} for n in names]
+                pairs = sorted((ns, n) for ns, services in self.data.items() for n in services
+                               if ns == namespace or not namespace)
+                items = [{"name": n, "namespace": ns, "metadata": self.metadata.get((ns, n), {})}
+                         for ns, n in pairs]
                 page = items[offset:offset + limit]
                 return 200, {}, {"code": 200000, "info": "execute success", "amount": len(items),
                                  "size": len(page), "services": page}

@@ -163,6 +163,9 @@ def test_polaris_golden():
     fake = registry_fakes.FakePolaris().start()
     for namespace, services in case["registry"].items():
         for service, items in services.items():
+            if isinstance(items, dict):
+                fake.add_service(service, namespace, items["metadata"])
+                items = items["instances"]
             fake.add_service(service, namespace)
             for i in items:
                 fake.add_instance(service, i["host"], i["port"], namespace,

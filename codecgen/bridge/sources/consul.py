@@ -10,7 +10,9 @@ Service key and name: the Consul service name. Instance: address ``Service.Addre
 node's ``Address``), port ``Service.Port``, protocol ``Service.Meta.protocol``, labels = the
 service meta plus tags of the form ``k=v`` or ``k|v`` (consul2istio's convention), weight
 ``Service.Weights.Passing``, healthy unless one of its checks is ``critical`` (a ``warning`` still
-serves traffic, as in Consul's DNS; maintenance mode is a critical check).
+serves traffic, as in Consul's DNS; maintenance mode is a critical check). Consul has no
+service-level metadata: the Service's ``attributes`` are the meta entries every instance shares
+(e.g. consul2istio's ``external``).
 """
 
 from __future__ import annotations
@@ -116,7 +118,10 @@ class ConsulSource(Source):
                 instances.append(_instance(entry))
             except (KeyError, TypeError, ValueError) as exc:
                 raise SourceError(f"consul service {name}: malformed entry ({exc})") from None
-        return Service(source=self.name, key=name, name=name,
+        metas = [_meta(entry) for entry in entries]
+        shared = {k: v for k, v in metas[0].items() if all(m.get(k) == v for m in metas)} \
+            if metas else {}
+        return Service(source=self.name, key=name, name=name, attributes=shared,
                        instances=tuple(sorted(instances, key=lambda i: (i.address, i.port))))
 
     # -- watching -------------------------------------------------------------------------
@@ -189,10 +194,14 @@ def _next_index(old: int, new: int) -> int:
     return 0 if new < old else max(new, 1)
 
 
+def _meta(entry: dict) -> dict:
+    return {str(k): str(v) for k, v in (entry["Service"].get("Meta") or {}).items()}
+
+
 def _instance(entry: dict) -> Instance:
     svc = entry["Service"]
     node = entry.get("Node") or {}
-    meta = {str(k): str(v) for k, v in (svc.get("Meta") or {}).items()}
+    meta = _meta(entry)
     labels = dict(meta)
     for tag in svc.get("Tags") or ():
         for sep in ("=", "|"):

@@ -9,7 +9,8 @@ A ``code`` other than 200000 is an error. Polled every ``interval``. Namespace `
 given; ``service`` limits the source to the services named (the polaris2istio template pattern
 names them), otherwise every service of the namespace is read. No auth token is sent.
 
-Service key ``<namespace>/<service>``; name ``<service>``; namespace the Polaris namespace.
+Service key ``<namespace>/<service>``; name ``<service>``; namespace the Polaris namespace;
+attributes the service's metadata (from the service list).
 Instance: address ``host``, port, protocol (None when empty), labels = metadata (plus ``version``
 from the instance's version field when the metadata has none), weight, locality
 ``region/zone/campus`` (as far as given), healthy = ``healthy`` and not ``isolate``.
@@ -52,11 +53,11 @@ class PolarisSource(Source):
 
     def list(self) -> Snapshot:
         try:
-            names = self.services or [s["name"] for s in self._paged("/naming/v1/services", {},
-                                                                       "services")]
+            listed = {s["name"]: s.get("metadata") or {}
+                      for s in self._paged("/naming/v1/services", {}, "services")}
             snapshot: Dict[str, Service] = {}
-            for service in names:
-                found = self._service(service)
+            for service in self.services or sorted(listed):
+                found = self._service(service, listed.get(service, {}))
                 snapshot[found.key] = found
         except (KeyError, TypeError) as exc:
             self._ok = False
@@ -97,7 +98,7 @@ class PolarisSource(Source):
             if not page or len(items) >= int(body.get("amount", 0)):
                 return items
 
-    def _service(self, service: str) -> Service:
+    def _service(self, service: str, metadata: dict) -> Service:
         found = self._paged("/naming/v1/instances", {"service": service}, "instances")
         try:
             instances = [_instance(item) for item in found]
@@ -106,6 +107,7 @@ class PolarisSource(Source):
                               f"malformed instance ({exc})") from None
         return Service(source=self.name, key=f"{self.namespace}/{service}", name=service,
                        namespace=self.namespace,
+                       attributes={str(k): str(v) for k, v in metadata.items()},
                        instances=tuple(sorted(instances, key=lambda i: (i.address, i.port))))
 
 
