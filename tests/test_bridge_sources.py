@@ -216,6 +216,23 @@ def test_zookeeper_flapping_provider_coalesces(zookeeper, zk_root):
         providers.close()
 
 
+def test_zookeeper_root_created_after_the_watch(zookeeper, zk_root):
+    source = open_source(f"zookeeper://{zookeeper.hosts}{zk_root}")
+    events = Recorder()
+    providers = registries.DubboProviders(zookeeper.hosts, root=zk_root)
+    try:
+        assert source.list() == {}                 # no root yet: nothing, not an error
+        source.watch(events)
+        events.wait_resync(0)
+        start = len(events.calls)
+        providers.register(dubbo_url("org.demo.First", host="10.0.0.1"))
+        events.wait_key("org.demo.First", start)
+        assert instances(source, "org.demo.First") == [("10.0.0.1", 20880)]
+    finally:
+        source.close()
+        providers.close()
+
+
 def test_zookeeper_unreachable_at_start_then_up(tmp_path):
     if not registries.ZooKeeperServer.available:
         pytest.skip("ZooKeeper is not installed (scripts/install.sh installs it)")

@@ -27,6 +27,7 @@ from codecgen.errors import UserError
 try:
     from kazoo.client import KazooClient, KazooState
     from kazoo.exceptions import KazooException, NoNodeError
+    from kazoo.handlers.threading import KazooTimeoutError
 except ImportError:          # the optional dependency: refused in from_url with the fix
     KazooClient = None
 
@@ -126,7 +127,7 @@ class ZooKeeperSource(Source):
             client.add_listener(self._on_state)
             try:
                 client.start(timeout=self._connect_timeout)
-            except Exception as exc:   # kazoo's timeout or a refused connection
+            except (KazooException, KazooTimeoutError, OSError) as exc:
                 self._ok = False
                 client.remove_listener(self._on_state)
                 client.close()
@@ -156,7 +157,7 @@ class ZooKeeperSource(Source):
             return client.get_children_async(path, watch=watch).get(timeout=OP_TIMEOUT)
         except NoNodeError:
             raise
-        except (KazooException, client.handler.timeout_exception, OSError) as exc:
+        except (KazooException, KazooTimeoutError, OSError) as exc:
             raise SourceError(f"{self._where()}: reading {path}: "
                               f"{type(exc).__name__} {exc}".rstrip()) from None
 
@@ -229,12 +230,14 @@ class ZooKeeperSource(Source):
                 return
             try:
                 self._handle(batch)
-            except SourceError as exc:
+            except (SourceError, KazooException, KazooTimeoutError) as exc:
                 self._ok = False
-                log.warning("%s", exc)
-                if self._client is None:     # never connected yet: keep trying
+                log.warning("%s: watch: %s", self._where(), exc)
+                # never connected yet: keep trying; a read that failed while connected: arm
+                # everything again; otherwise the reconnect queues the resync itself
+                if self._client is None or self._state == KazooState.CONNECTED:
                     self._stop.wait(self._connect_timeout / 5)
-                    self._events.put(("arm", None))
+                    self._events.put(("arm" if self._client is None else "resync", None))
 
     def _handle(self, batch) -> None:
         kinds = {kind for kind, _ in batch}
