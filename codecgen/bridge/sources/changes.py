@@ -17,24 +17,27 @@ def changed_keys(old: Snapshot, new: Snapshot) -> set:
 
 
 class Poller:
-    """Calls ``read()`` (a full snapshot read) every ``interval`` seconds on a thread and
-    ``notify``-s the keys that changed. A failed read notifies nothing and keeps the last good
-    snapshot for the next comparison; the first good read after a failure notifies ``set()``
-    (resync: the registry came back), as the Source contract asks after a reconnect."""
+    """Calls ``read()`` (a full snapshot read) at once and then every ``interval`` seconds on a
+    thread, and ``notify``-s the keys that changed. The first good read, and the first good read
+    after a failure (the registry came back), notify ``set()``: a resync, as the Source contract
+    asks once watching starts and after a reconnect. A failed read notifies nothing and keeps the
+    last good snapshot for the next comparison."""
 
     def __init__(self, name: str, read: Callable[[], Snapshot], interval: float,
-                 notify: Callable[[set], None], last: Optional[Snapshot] = None):
+                 notify: Callable[[set], None]):
         self._read = read
         self._interval = interval
         self._notify = notify
-        self._last = last
+        self._last: Optional[Snapshot] = None
         self._failed = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"bridge-poll-{name}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        wait = 0.0
+        while not self._stop.wait(wait):
+            wait = self._interval
             try:
                 snapshot = self._read()
             except SourceError as exc:

@@ -69,11 +69,7 @@ class PolarisSource(Source):
         return snapshot
 
     def watch(self, notify) -> None:
-        try:
-            last = self.list()
-        except SourceError:
-            last = None
-        self._poller = Poller(self.name, self.list, self._interval, notify, last)
+        self._poller = Poller(self.name, self.list, self._interval, notify)
 
     def healthy(self) -> bool:
         return self._ok
