@@ -153,22 +153,33 @@ class ZooKeeperSource(Source):
     # -- reading --------------------------------------------------------------------------
 
     def _children(self, client: KazooClient, path: str, watch=None):
+        return self._wait(client.get_children_async(path, watch=watch), path)
+
+    def _wait(self, result, path: str):
         try:
-            return client.get_children_async(path, watch=watch).get(timeout=OP_TIMEOUT)
+            return result.get(timeout=OP_TIMEOUT)
         except NoNodeError:
             raise
         except (KazooException, KazooTimeoutError, OSError) as exc:
             raise SourceError(f"{self._where()}: reading {path}: "
                               f"{type(exc).__name__} {exc}".rstrip()) from None
 
-    def _read_interface(self, client: KazooClient, interface: str, watch=None) -> Optional[Dict]:
-        """{key: Service} for one interface (None when it has no providers node)."""
-        path = f"{self.root}/{interface}/providers"
+    def _providers_path(self, interface: str) -> str:
+        return f"{self.root}/{interface}/providers"
+
+    def _request(self, client: KazooClient, interface: str, watch=None):
+        return client.get_children_async(self._providers_path(interface), watch=watch)
+
+    def _interface_services(self, client: KazooClient, interface: str, request,
+                            watch=None) -> Optional[Dict]:
+        """{key: Service} for one interface from its pending children request (None when it
+        has no providers node)."""
+        path = self._providers_path(interface)
         try:
-            nodes = self._children(client, path, watch)
+            nodes = self._wait(request, path)
         except NoNodeError:
-            if watch is not None:
-                client.exists_async(path, watch=watch).get(timeout=OP_TIMEOUT)
+            if watch is not None:      # be told when the providers node appears
+                self._wait(client.exists_async(path, watch=watch), path)
             with self._lock:
                 self._seen.pop(interface, None)
             return None
@@ -193,13 +204,12 @@ class ZooKeeperSource(Source):
             interfaces = self._children(client, self.root)
         except NoNodeError:
             return {}
+        # every request sent before any answer is awaited: one round trip, not one per interface
+        requests = {interface: self._request(client, interface)
+                    for interface in sorted(set(interfaces) - dubbo.NON_SERVICE_CHILDREN)}
         snapshot: Dict[str, Service] = {}
-        for interface in sorted(interfaces):
-            if interface in dubbo.NON_SERVICE_CHILDREN:
-                continue
-            services = self._read_interface(client, interface)
-            if services:
-                snapshot.update(services)
+        for interface, request in requests.items():
+            snapshot.update(self._interface_services(client, interface, request) or {})
         return snapshot
 
     # -- watching -------------------------------------------------------------------------
@@ -249,7 +259,7 @@ class ZooKeeperSource(Source):
             try:
                 current = set(self._children(client, self.root, self._on_root_event))
             except NoNodeError:
-                client.exists_async(self.root, watch=self._on_root_event).get(timeout=OP_TIMEOUT)
+                self._wait(client.exists_async(self.root, watch=self._on_root_event), self.root)
                 current = set()
             current -= dubbo.NON_SERVICE_CHILDREN
             gone = set(self._watched) - current
@@ -258,8 +268,11 @@ class ZooKeeperSource(Source):
                 with self._lock:
                     self._seen.pop(interface, None)
             interfaces |= current if full else current - set(self._watched)
-        for interface in sorted(interfaces):
-            services = self._read_interface(client, interface, self._on_interface_event) or {}
+        requests = {interface: self._request(client, interface, self._on_interface_event)
+                    for interface in sorted(interfaces)}
+        for interface, request in requests.items():
+            services = self._interface_services(client, interface, request,
+                                                self._on_interface_event) or {}
             keys |= self._watched.get(interface, set()) | set(services)
             self._watched[interface] = set(services)
         self._ok = True
