@@ -456,6 +456,19 @@ def test_consul_error_answer_and_unreachable(consul):
         source.close()
 
 
+def test_consul_malformed_entry_is_an_error_not_a_partial_snapshot(consul):
+    consul.register("greeter", "g1", "10.2.0.1", 9000)
+    consul.register("billing", "b1", "10.2.0.2", 9100)
+    del consul.services["billing"]["entries"]["b1"]["Service"]["Port"]
+    source = open_source(f"consul://127.0.0.1:{consul.port}")
+    try:
+        with pytest.raises(SourceError, match="consul service billing: malformed entry"):
+            source.list()
+        assert not source.healthy()
+    finally:
+        source.close()
+
+
 def test_consul_index_going_backwards_resets_the_watch(consul):
     consul.register("greeter", "g1", "10.2.0.1", 9000)
     source = open_source(f"consul://127.0.0.1:{consul.port}?wait=1s")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 from urllib.parse import quote
 
 from codecgen.bridge.model import Instance, Service, Snapshot, Source, SourceError
@@ -49,7 +49,8 @@ class ConsulSource(Source):
         self._http = HttpClient(host, port, timeout=timeout)
         self._ok = False
         self._stop = threading.Event()
-        self._threads: Dict[str, threading.Thread] = {}
+        self._threads: Dict[str, threading.Thread] = {}   # the current watcher of each key
+        self._all: List[threading.Thread] = []              # every thread started, to join
         self._lock = threading.Lock()
 
     # -- Source ---------------------------------------------------------------------------
@@ -76,7 +77,7 @@ class ConsulSource(Source):
         self._stop.set()
         self._http.close()
         with self._lock:
-            threads = list(self._threads.values())
+            threads = list(self._all)
         for thread in threads:
             thread.join(timeout=5)
 
@@ -133,6 +134,7 @@ class ConsulSource(Source):
             thread = threading.Thread(target=target, args=args, daemon=True,
                                       name=f"bridge-consul-{self.name}-{key or 'catalog'}")
             self._threads[key] = thread
+            self._all.append(thread)
         thread.start()
 
     def _watch_catalog(self, notify) -> None:
@@ -172,6 +174,7 @@ class ConsulSource(Source):
                     return
             try:
                 entries, new_index = self._health(service, index)
+                current = self._service(service, entries)
             except SourceError as exc:
                 if self._stop.is_set():
                     return
@@ -182,7 +185,6 @@ class ConsulSource(Source):
                 continue
             delay = 0.1
             index = _next_index(index, new_index)
-            current = self._service(service, entries)
             if current != last:       # the first answer notifies too: it may follow a list()
                 notify({service})
             last = current
