@@ -181,6 +181,22 @@ def cmd_encode(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- bridge
+
+
+def _bridge_args(p):
+    from codecgen.bridge.cli import add_arguments
+
+    add_arguments(p)
+
+
+@command("bridge", "keep Istio ServiceEntries in sync with service registries (run, once, manifests)")
+def cmd_bridge(args) -> int:
+    from codecgen.bridge.cli import main
+
+    return main(args)
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -195,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         "generate": _generate_args,
         "decode": _decode_args,
         "encode": _encode_args,
+        "bridge": _bridge_args,
     }
     for name, (fn, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
