@@ -144,7 +144,8 @@ class ZooKeeperSource(Source):
         previous, self._state = self._state, state
         if state != KazooState.CONNECTED:
             self._ok = False
-            log.warning("%s: session %s", self._where(), state)
+            if not self._stop.is_set():          # closing the source ends its session: no news
+                log.warning("%s: session %s", self._where(), state)
         elif self._ever_connected and previous != KazooState.CONNECTED:
             self._events.put(("resync", None))
         if state == KazooState.CONNECTED:
