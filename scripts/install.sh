@@ -21,6 +21,7 @@ APT_PACKAGES=(
   g++ clang-16 libclang-rt-16-dev clang-format-16   # compile matrix, sanitizers, libFuzzer, Envoy style
   docker.io busybox-static                          # image build tests (a private dockerd, local images)
   tshark mosquitto                                   # real-protocol proofs (dissectors, an MQTT broker)
+  zookeeper etcd-server                              # codecgen bridge: real registries its tests start
 )
 # Needed as commands: installed from Debian only when the command is missing (a machine may have
 # Node.js from elsewhere, with its own npm, which Debian's npm package would conflict with).
