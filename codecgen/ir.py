@@ -282,7 +282,8 @@ class Extension:
     earlier fields, or None for the rest of the enclosing Prefixed region. ``params`` are
     earlier integer fields handed to the extension's parser. ``header_map``: the field can
     be the protocol's header map (entries published, mutations rewrite it);
-    ``error_message``: an error reply can put ``error.message`` into it.
+    ``error_message``: an error reply can put ``error.message`` into it; ``error_context``:
+    its error hook also takes the request id and the ErrorType.
     """
 
     kind: str
@@ -293,6 +294,7 @@ class Extension:
     outputs: Tuple[ExtOutput, ...] = ()
     header_map: bool = False
     error_message: bool = False
+    error_context: bool = False
 
     @property
     def greedy(self) -> bool:

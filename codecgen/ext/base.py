@@ -31,7 +31,7 @@ read by the frontend and checked, see ``codecgen.frontend.extension``):
                     the same library in one Envoy binary without clashing symbols. The
                     generated codec includes every ``.h`` in the listed order.
 ``PARAMS``          names of integer parameters the spec passes as keywords (expressions
-                    over earlier fields), e.g. ``("request", "event", "status")``.
+                    over earlier fields, or ``DIRECTION``), e.g. ``("request", "event")``.
 ``OUTPUTS``         ``{name: "int" | "text"}``: values the extension reads out of the field.
                     Roles address them as ``<field>.<name>`` (``this.body.exception`` in a
                     condition, ``"{body.interface}/{body.method}"`` as operation name,
@@ -41,6 +41,9 @@ read by the frontend and checked, see ``codecgen.frontend.extension``):
                     published with putString (keys lower-cased) and ``mutate`` rewrites them.
 ``ERROR_MESSAGE``   True when an error reply may set the field to ``ERROR_MESSAGE``
                     (``error_value``). A reply may always set it to literal bytes.
+``ERROR_CONTEXT``   True (with ERROR_MESSAGE) when the error hook also takes the request id
+                    (the metadata's, 0 when empty) and the ``ErrorType`` (an int), for fields
+                    that carry them inside (a protobuf header's request id and status).
 
 Python hooks (class methods; ``value`` is an ``ExtValue``):
 
@@ -49,6 +52,7 @@ Python hooks (class methods; ``value`` is an ``ExtValue``):
 ``mutate(value, pairs) -> ExtValue``                   (HEADER_MAP) ``pairs``: sorted
                                                        (key, value) bytes, filtered
 ``error_value(message: bytes) -> ExtValue``            (ERROR_MESSAGE)
+``error_value(message, request_id, error_type)``       (ERROR_CONTEXT instead)
 ``random_value(rng, params) -> ExtValue | None``       optional: valid values for
                                                        ``codecgen verify`` (None: redraw)
 ``sample_value(params, outputs, entries)``             optional: a valid value for the sample
@@ -78,6 +82,9 @@ per output, ``int64_t`` or ``std::string``, and ``Params`` one ``int64_t`` per p
     void write(const Value& value, Buffer::Instance& field, Buffer::Instance& out);
     // ERROR_MESSAGE:
     std::string errorValue(const std::string& message);
+    // ERROR_CONTEXT instead:
+    std::string errorValue(const std::string& message, uint64_t request_id,
+                           MetaProtocolProxy::ErrorType type);
 
 Both implementations must agree byte for byte and on which inputs are errors:
 ``codecgen verify`` checks exactly that on random frames (``random_value``), their
@@ -132,6 +139,7 @@ class ExtensionField(Construct):
     OUTPUTS = {}
     HEADER_MAP = False
     ERROR_MESSAGE = False
+    ERROR_CONTEXT = False
 
     def __init__(self, size=None, **params):
         super().__init__()

@@ -69,14 +69,16 @@ def lower_extension(lowerer, con, path: ir.Path, ctx: ir.Path) -> ir.Extension:
         if not isinstance(name, str) or not OUTPUT_RE.match(name):
             raise fail(f"parameter {name!r} must be a lower-case identifier")
         expr = lowerer.expr(con.params[name], path, ctx, what=f"parameter {name}")
-        if not isinstance(expr, ir.Ref) or expr.path == ir.DIRECTION_PATH:
-            raise fail(f"parameter {name} must be an earlier integer field (this.<field>)")
+        if not isinstance(expr, ir.Ref):
+            raise fail(f"parameter {name} must be an earlier integer field (this.<field>) or DIRECTION")
         target = scope.defined.get(expr.path)
         if isinstance(target, ir.VarInt) or (isinstance(target, ir.Int) and target.type.width == 8
                                               and not target.type.signed):
             raise fail(f"parameter {name} reads {ir.dotted(expr.path)!r}, an unsigned 64-bit field; "
                        "parameters are small integers")
         params.append((name, expr))
+    if cls.ERROR_CONTEXT and not cls.ERROR_MESSAGE:
+        raise fail("ERROR_CONTEXT needs ERROR_MESSAGE (it changes the error hook's signature)")
     size = None if con.size is None else lowerer.size_expr(con.size, path, ctx)
     return ir.Extension(
         kind=kind,
@@ -87,6 +89,7 @@ def lower_extension(lowerer, con, path: ir.Path, ctx: ir.Path) -> ir.Extension:
         outputs=tuple(outputs),
         header_map=bool(cls.HEADER_MAP),
         error_message=bool(cls.ERROR_MESSAGE),
+        error_context=bool(cls.ERROR_CONTEXT),
     )
 
 

@@ -214,7 +214,9 @@ class RoleEmitter:
             if isinstance(node, ir.Extension):
                 m = ext_member(path)
                 if value.kind is ir.ValueKind.ERROR_MESSAGE:
-                    o(f"frame.{m}_literal = {ext_namespace(node)}::errorValue(error.message);  // {ir.dotted(path)}")
+                    context = ", metadata.getRequestId(), error.type" if node.error_context else ""
+                    o(f"frame.{m}_literal = {ext_namespace(node)}::errorValue(error.message{context});"
+                      f"  // {ir.dotted(path)}")
                 else:
                     o(f"frame.{m}_literal = {cpp_string(value.literal)};  // {ir.dotted(path)}")
                 o(f"frame.{m}_length = frame.{m}_literal.size();")
@@ -263,7 +265,9 @@ class RoleEmitter:
 
     def uses_metadata(self, reply: Optional[ir.Reply]) -> bool:
         return reply is not None and any(
-            v.kind in (ir.ValueKind.REQUEST_ID, ir.ValueKind.METADATA) for _, v in reply.values)
+            v.kind in (ir.ValueKind.REQUEST_ID, ir.ValueKind.METADATA)
+            or (v.kind is ir.ValueKind.ERROR_MESSAGE and getattr(self.model.nodes[p], "error_context", False))
+            for p, v in reply.values)
 
 
 def _int_shape(node):
