@@ -1,5 +1,5 @@
-"""protocols/trpc.py (trpcunary) and protocols/brpc.py (baidustd) against the official protobuf
-library.
+"""protocols/trpcunary.py (tRPC) and protocols/baidustd.py (brpc's baidu_std) against the
+official protobuf library.
 
 No tRPC or brpc peer runs here (trpc-go and brpc come from the Go proxy and from source builds
 this machine cannot fetch). What stands in for them: the headers are built by Google's
@@ -47,12 +47,12 @@ def pb(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trpc():
-    return load(ROOT / "protocols" / "trpc.py")
+    return load(ROOT / "protocols" / "trpcunary.py")
 
 
 @pytest.fixture(scope="module")
 def brpc():
-    return load(ROOT / "protocols" / "brpc.py")
+    return load(ROOT / "protocols" / "baidustd.py")
 
 
 @pytest.fixture(scope="module")
