@@ -84,7 +84,9 @@ class Sample:
             else:
                 known = ", ".join(list(by_key) + list(fixed)) or "none"
                 raise UserError(f"--key {key}: not a routing key of {self.proto.name} (keys: {known})")
-        if r.request_id is not None:
+        if r.request_id is not None and r.request_id[:-1] in exts:  # an output of an extension
+            ext_outputs[r.request_id[:-1]][r.request_id[-1]] = request_id
+        elif r.request_id is not None:
             vals[r.request_id] = self._fit(r.request_id, request_id)
         if r.body is not None and r.body not in exts:
             vals[r.body] = body
@@ -149,15 +151,22 @@ class Sample:
             "request_id": md.request_id,
             "keys": {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in md.strings.items()},
         }, sort_keys=True).encode()
+        request_id = self.proto.roles.request_id
+        container["@direction"] = 1
         if self.plain_body:
             _set(container, self.proto.roles.body, body)
+            for path, field in self.extensions.items():  # a response has its own layout (tRPC)
+                if any(expr.path == ir.DIRECTION_PATH for _, expr in field.node.params):
+                    outputs = {request_id[-1]: md.request_id} if request_id and request_id[:-1] == path else {}
+                    _set(container, path, self._extension_value(container, field, outputs, []))
         else:
             # No plain body (none, or an extension field, as Dubbo's): the answer travels as a
             # header, and the extension fields become response values (their sample_value hook).
             answer = [(ANSWER_KEY.encode(), body[len(BODY_PREFIX):])]
             header_path = self.proto.roles.header_map.array if self.proto.roles.header_map else None
             for path, field in self.extensions.items():
-                _set(container, path, self._extension_value(container, field, {},
+                outputs = {request_id[-1]: md.request_id} if request_id and request_id[:-1] == path else {}
+                _set(container, path, self._extension_value(container, field, outputs,
                                                             answer if path == header_path else []))
         return self.module.FRAME_COMPILED.build(container, _direction=1)
 
