@@ -1,6 +1,6 @@
 #include "src/application_protocols/codecgen_protocol/protobuf_wire.h"
 
-#include <algorithm>
+#include <unordered_map>
 
 #include "envoy/common/exception.h"
 
@@ -106,16 +106,20 @@ std::string lower(const std::string& text) {
   return out;
 }
 
-// Each key once, with its last value, ordered by where that last value is.
+// Each key once, with its last value, ordered by where that last value is. Linear: a header
+// may hold millions of entries (brpc's meta is bounded only by the frame).
 StringPairs latest(const StringPairs& pairs) {
+  std::unordered_map<std::string, size_t> last;
+  last.reserve(pairs.size());
+  for (size_t i = 0; i < pairs.size(); i++) {
+    last[pairs[i].first] = i;
+  }
   StringPairs out;
-  for (const auto& pair : pairs) {
-    auto it = std::find_if(out.begin(), out.end(),
-                           [&pair](const auto& p) { return p.first == pair.first; });
-    if (it != out.end()) {
-      out.erase(it);
+  out.reserve(last.size());
+  for (size_t i = 0; i < pairs.size(); i++) {
+    if (last[pairs[i].first] == i) {
+      out.push_back(pairs[i]);
     }
-    out.push_back(pair);
   }
   return out;
 }
