@@ -231,8 +231,7 @@ void read(const std::string& data, uint64_t begin, uint64_t end, const Schema& s
       continue; // unknown, or a declared field with another wire type: unknown too
     }
     if (node->kind == Kind::Message) {
-      read(data, field.begin, field.begin + field.size, schema, node->first, node->count, 0,
-           state);
+      read(data, field.begin, field.begin + field.size, schema, node->first, node->count, 0, state);
     } else if (node->kind == Kind::Bytes) {
       state.texts[node->slot] = data.substr(field.begin, field.size);
     } else {
