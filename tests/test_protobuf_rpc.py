@@ -322,3 +322,36 @@ def field_entry(key: bytes, value: bytes) -> bytes:
     """A user_fields (9) map entry, written by hand: the library would keep one per key."""
     entry = b"\x0a" + bytes([len(key)]) + key + b"\x12" + bytes([len(value)]) + value
     return b"\x4a" + bytes([len(entry)]) + entry
+
+
+# ---------------------------------------------------------------------------- refusals
+
+SPEC = '''from pathlib import Path
+from construct import Int16ub, Rebuild, Struct, len_, this
+from codecgen import Protocol
+from codecgen.ext.protobuf import protobuf_header
+H = protobuf_header("bad_header", Path(__file__).with_name("x.proto"), request="x.M", {args})
+PROTOCOL = Protocol(name="bad", frame=Struct("n" / Rebuild(Int16ub, len_(this.h)), "h" / H(this.n)))
+'''
+PROTO = 'syntax = "proto3";\npackage x;\nmessage M { uint32 id = 1; repeated uint32 ids = 2; double d = 3;\n' \
+        '  map<string, uint32> counts = 4; N n = 5; }\nmessage N { bytes name = 1; }\n'
+
+
+@pytest.mark.parametrize("proto, args, message", [
+    (PROTO, 'outputs={"id": "nope"}', "x.proto: x.M has no field 'nope'"),
+    (PROTO, 'outputs={"ids": "ids"}', "x.proto: x.M.ids is repeated; only singular fields can be read"),
+    (PROTO, 'outputs={"d": "d"}', "x.proto: x.M.d is a double; integers, strings and bytes can be read"),
+    (PROTO, 'outputs={"n": "n"}', "x.proto: x.M.n is a message; name one of its fields"),
+    (PROTO, 'outputs={"id": "id"}, header_map="counts"', "x.M.counts is not a top-level map<string, string|bytes>"),
+    (PROTO, 'outputs={"id": "id"}, response="x.Missing"', "x.proto: no message 'x.Missing'"),
+    (PROTO, 'outputs={"id": "id"}, error={"n.name": 7}', "x.proto: error.n.name: 7 does not fit a bytes field"),
+    (PROTO.replace("id = 1;", "id = 1"), 'outputs={"id": "id"}', "x.proto:3:"),
+    (None, 'outputs={"id": "id"}', "x.proto: no such .proto file"),
+])
+def test_protobuf_header_refusals_are_one_line(tmp_path, proto, args, message):
+    (tmp_path / "spec.py").write_text(SPEC.format(args=args))
+    if proto is not None:
+        (tmp_path / "x.proto").write_text(proto)
+    run = subprocess.run([sys.executable, "-m", "codecgen.cli", "check", str(tmp_path / "spec.py")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and message in run.stderr and len(run.stderr.splitlines()) == 1, run.stderr

@@ -55,6 +55,8 @@ def protobuf_header(kind: str, proto, request: str, response: str | None = None,
     proto = Path(proto).resolve()
     messages = Messages(proto, compile_proto(proto))
     names = (request, response or request)
+    for name in names:
+        messages.message(name)  # refused here when absent, before fields are looked up in it
     trees, maps, output_kinds = [], [], {}
     for name in names:
         tree: dict = {}

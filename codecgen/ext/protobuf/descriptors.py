@@ -38,8 +38,8 @@ def compile_proto(proto: Path) -> dict:
              "--include_imports", f"--descriptor_set_out={out}", proto.name],
             capture_output=True, text=True, cwd=proto.parent)
         if run.returncode != 0:
-            lines = (run.stderr or run.stdout).strip().splitlines() or ["protoc failed"]
-            raise UserError(f"{proto}: {lines[0]}")
+            first = ((run.stderr or run.stdout).strip().splitlines() or ["protoc failed"])[0]
+            raise UserError(first if first.startswith((str(proto), proto.name)) else f"{proto}: {first}")
         files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
     messages = {}
 
