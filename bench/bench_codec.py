@@ -2,7 +2,8 @@
 
 1. decode, and encode with a one-key mutation: a 64 KiB body vs a 16 B body (goal <= 1.2:
    the body is moved, never copied); for thriftheader the mutation rewrites the THeader info
-   block through the extension, and the Thrift payload after it is moved.
+   block through the extension, and the Thrift payload after it is moved; for bolt the pairs are
+   appended to the key/value header by the extension, and the content is moved.
 2. the generated awesomerpc codec vs the hand-written Aeraki-style one (tests/handwritten):
    decode+encode per frame (goal <= 1.0).
 3. wall time of `codecgen verify protocols/awesomerpc.py` with default cases from a cold build
@@ -71,7 +72,8 @@ def main() -> int:
         print(f"   {'protocol':<11}{'body':>8}{'decode ns':>12}{'encode ns':>12}{'copied B':>10}")
         for spec, keys, mutation_key in (("meshrpc.py", {"service": "s", "method": "m", "a": "1"}, "x-request-id"),
                                          ("awesomerpc.py", {"cmd": "1"}, "x-request-id"),
-                                         ("thriftheader.py", {"method": "Add"}, "x-request-id")):
+                                         ("thriftheader.py", {"method": "Add"}, "x-request-id"),
+                                         ("bolt.py", {"service": "s", "method": "m"}, "x-request-id")):
             proto = load(ROOT / "protocols" / spec)
             folder = tmp / proto.name
             write_tree(folder, cpp.render(proto))

@@ -101,7 +101,7 @@ def _generate_args(p):
     p.add_argument("--namespace", default="default", help="namespace for the Kubernetes examples")
 
 
-@command("generate", "write the C++ codec, the Python reference codec and Kubernetes resources")
+@command("generate", "write the C++ codec, the Python reference codec, Kubernetes resources and a Wireshark dissector")
 def cmd_generate(args) -> int:
     from codecgen.output import write_tree
     from codecgen.pipeline import generate_files
@@ -111,6 +111,45 @@ def cmd_generate(args) -> int:
     written = write_tree(args.output, files)
     for path in written:
         print(path)
+    return 0
+
+
+# ----------------------------------------------------------------------------- dissector / pcap
+
+
+def _dissector_args(p):
+    _spec_arg(p)
+    p.add_argument("-o", "--output", required=True, help="output folder (gets <name>.lua)")
+
+
+@command("dissector", "write a Wireshark Lua dissector (<name>.lua) for the spec")
+def cmd_dissector(args) -> int:
+    from codecgen.backends import wireshark
+    from codecgen.output import write_tree
+
+    proto = _load(args.spec)
+    for path in write_tree(args.output, {wireshark.file_name(proto): wireshark.render(proto)}):
+        print(path)
+    return 0
+
+
+def _pcap_args(p):
+    _spec_arg(p)
+    p.add_argument("-o", "--output", required=True, help="the capture file to write (.pcap)")
+    p.add_argument("--count", type=int, default=12, help="request/reply exchanges per connection (default 12)")
+    p.add_argument("--conversations", type=int, default=2, help="TCP connections (default 2)")
+    p.add_argument("--port", type=int, default=None, help="server port (default: the Kubernetes examples' port)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the segment split points")
+
+
+@command("pcap", "write sample conversations (requests, responses, heartbeats, error replies) as a pcap")
+def cmd_pcap(args) -> int:
+    from codecgen.sample.pcap import write
+
+    if args.port is not None and not 0 < args.port < 65536:
+        raise UserError(f"--port {args.port}: not a TCP port (1..65535)")
+    print(write(args.spec, args.output, count=args.count, conversations=args.conversations,
+                seed=args.seed, port=args.port))
     return 0
 
 
@@ -181,6 +220,22 @@ def cmd_encode(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- bridge
+
+
+def _bridge_args(p):
+    from codecgen.bridge.cli import add_arguments
+
+    add_arguments(p)
+
+
+@command("bridge", "keep Istio ServiceEntries in sync with service registries (run, once, manifests)")
+def cmd_bridge(args) -> int:
+    from codecgen.bridge.cli import main
+
+    return main(args)
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -195,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
         "generate": _generate_args,
         "decode": _decode_args,
         "encode": _encode_args,
+        "bridge": _bridge_args,
+        "dissector": _dissector_args,
+        "pcap": _pcap_args,
     }
     for name, (fn, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from codecgen import ir
-from codecgen.backends import cpp, k8s
+from codecgen.backends import cpp, k8s, wireshark
 from codecgen.backends import python as pyb
 
 
@@ -16,4 +16,5 @@ def generate_files(proto: ir.ProtocolIR, target: Optional[str] = None,
         files[f"k8s/{name}"] = text
     for name, text in cpp.render(proto, target=target).items():
         files[f"src/application_protocols/{proto.name}/{name}"] = text
+    files[f"wireshark/{wireshark.file_name(proto)}"] = wireshark.render(proto)
     return files

@@ -19,7 +19,7 @@ APT_PACKAGES=(
 # Needed as commands: installed from Debian only when the command is missing (a machine may have
 # Node.js from elsewhere, with its own npm, which Debian's npm package would conflict with).
 APT_COMMANDS=(
-  node:nodejs npm:npm                                # a second THeader peer (Apache Thrift for Node.js)
+  node:nodejs npm:npm                                # Node.js peers: THeader (Apache Thrift), SOFA Bolt, Tars
 )
 
 missing=()

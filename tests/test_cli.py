@@ -92,7 +92,8 @@ def files_under(folder: Path) -> set[str]:
 
 def expected_tree(name: str) -> set[str]:
     return ({f"python/{name}_codec.py"} | {f"k8s/{f}" for f in K8S_FILES}
-            | {f"src/application_protocols/{name}/{f.format(n=name)}" for f in CPP_FILES})
+            | {f"src/application_protocols/{name}/{f.format(n=name)}" for f in CPP_FILES}
+            | {f"wireshark/{name}.lua"})
 
 
 def write_jsonl(path: Path, objs: list) -> Path:

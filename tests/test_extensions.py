@@ -140,7 +140,7 @@ def test_cpp_backend_copies_and_lists_the_extension_sources():
     assert '#include "src/application_protocols/dubbo/dubbo_body.h"' in files["dubbo_codec.cc"]
     codec = files["dubbo_codec.cc"]
     assert "DubboBody::parse(buffer," in codec and "DubboBody::mutate(" in codec
-    assert "DubboBody::errorValue(error.message)" in codec
+    assert "DubboBody::errorValue(" in codec and "error.message, static_cast<int64_t>(error.type), metadata.getRequestId())" in codec
 
 
 def test_standalone_python_module_needs_only_construct(tmp_path):

@@ -1,4 +1,4 @@
-"""protocols/{thrift,thriftheader,kafka,modbus,mqtt}.py proved on bytes from implementations nobody
+"""protocols/{thrift,thriftheader,kafka,modbus,mqtt,bolt,tars}.py proved on bytes from implementations nobody
 here wrote.
 
 - The corpora (tests/corpus/<proto>/, written by tests/corpus/generate.py from real
@@ -46,7 +46,7 @@ pytestmark = [pytest.mark.filterwarnings("ignore:read_text is deprecated"),  # k
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
-PROTOCOLS = ("thrift", "thriftheader", "kafka", "modbus", "mqtt")
+PROTOCOLS = ("thrift", "thriftheader", "kafka", "modbus", "mqtt", "bolt", "tars")
 IMMUTABLE = ("thrift", "kafka", "modbus", "mqtt")  # no mutable header in the layout
 DISSECTED = ("thrift", "kafka", "modbus", "mqtt")  # tshark 4.0.17 has a dissector
 ENGINES = ("python", "cpp")
@@ -299,6 +299,9 @@ def test_corpus_routing_keys_equal_tshark_dissection(protos, name):
 def test_live_library_traffic_decodes(protos, natives, name):
     if name == "mqtt" and shutil.which("mosquitto") is None:
         pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    node_module = {"bolt": "sofa-bolt-node", "tars": "@tars/rpc"}.get(name)
+    if node_module and not peers.node_available(node_module):
+        pytest.fail(f"{node_module} is not installed: npm ci --prefix tests/node", pytrace=False)
     server, traffic = peers.PEERS[name]
     with server() as port, peers.recording(port) as rec:
         expected = traffic(rec.port)

@@ -226,11 +226,9 @@ def assert_reply(s: Subject, reply: ir.Reply, frame: bytes, md, error_type: int 
         node = ir.find_field(s.proto.frame, path)
         if node is not None and isinstance(node.node, ir.Extension):  # the extension builds the bytes
             got = got.data
-            if value.kind is ir.ValueKind.ERROR_MESSAGE and node.node.error_context:  # id and type inside
+            if value.kind is ir.ValueKind.ERROR_MESSAGE:
                 request_id = md.request_id if md is not None else 0
-                want = s.module.EXTENSIONS[node.node.kind].error_value(message, request_id, error_type).data
-            elif value.kind is ir.ValueKind.ERROR_MESSAGE:
-                want = s.module.EXTENSIONS[node.node.kind].error_value(message).data
+                want = s.module.EXTENSIONS[node.node.kind].error_value(message, error_type, request_id).data
         assert got == want, f"reply field {ir.dotted(path)}: {got!r}, spec says {want!r}"
 
 

@@ -28,7 +28,7 @@ from codecgen.replay.tcp import read_streams  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
-REAL = ("thrift", "thriftheader", "kafka", "modbus", "mqtt")  # the captured corpora
+REAL = ("thrift", "thriftheader", "kafka", "modbus", "mqtt", "bolt", "tars")  # the captured corpora
 SPEC = {name: str(ROOT / "protocols" / f"{name}.py") for name in REAL}
 U64 = (1 << 64) - 1
 

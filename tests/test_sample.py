@@ -161,10 +161,12 @@ def test_cli_probe_reports_the_failed_check_in_one_line(mesh):
 @pytest.mark.parametrize("name, keys", [
     ("thriftheader", {"method": "Add", "user": "alice", "X-Trace": "t1"}),
     ("ttheader", {"method": "Add", "to_service": "calc", "to_method": "Add", "isn": "Calc"}),
+    ("bolt", {"service": "com.example.Echo:1.0", "method": "echo", "user": "alice"}),
+    ("tars", {"servant": "Test.EchoServer.EchoObj", "func": "echo", "user": "alice"}),
 ])
-def test_header_transports_serve_and_call_through_the_extension_hook(name, keys):
-    """The header is an extension field: its sample_value hook carries the info headers and
-    Kitex's int keys, so serve/call/probe (and image verify, e2e) work on these specs."""
+def test_extension_headers_serve_and_call_through_the_hook(name, keys):
+    """The header (Tars: the whole packet, request id included) is an extension field: its
+    sample_value hook carries the keys, so serve/call/probe (and image verify, e2e) work."""
     sample = Sample.load(str(ROOT / "protocols" / f"{name}.py"))
     server = _server(sample, "v2")
     try:
@@ -172,9 +174,14 @@ def test_header_transports_serve_and_call_through_the_extension_hook(name, keys)
     finally:
         server.stop()
     want = {k.lower(): v for k, v in keys.items()}
+    if name == "bolt":  # its routing key method is the header sofa_head_method_name
+        want["sofa_head_method_name"] = keys["method"]
     assert got["message_type"] == "Response" and got["request_id"] == 9
     assert got["answer"] == {"server": "v2", "request_id": 9, "keys": want}
-    assert got["metadata"] == want  # the reply echoes the request's header
+    if name == "tars":  # a fresh ResponsePacket: its context carries the answer, as Dubbo's attachments do
+        assert set(got["metadata"]) == {"x-codecgen-answer"}
+    else:
+        assert got["metadata"] == want  # the reply echoes the request's header
 
 
 @pytest.mark.parametrize("name, keys", [
@@ -245,6 +252,8 @@ def test_an_extension_that_cannot_build_a_value_is_refused_in_one_line(tmp_path)
     ("meshrpc", {"service": "echo", "method": "Say", "Foo1": "bar1"}),
     ("trpcunary", {"func": "/a.B/C", "caller": "trpc.app.client.C", "trpc-env": "test"}),
     ("baidustd", {"service": "Echo", "method": "Say", "tenant": "blue"}),
+    ("bolt", {"service": "com.example.Echo:1.0", "method": "echo", "user": "alice"}),
+    ("tars", {"servant": "Test.EchoServer.EchoObj", "func": "echo", "user": "alice"}),
 ])
 def test_sample_frames_decode_alike_on_the_generated_cpp_codec(name, keys):
     """What image verify and the e2e probe send goes through the C++ codec: the sample

@@ -41,9 +41,6 @@ read by the frontend and checked, see ``codecgen.frontend.extension``):
                     published with putString (keys lower-cased) and ``mutate`` rewrites them.
 ``ERROR_MESSAGE``   True when an error reply may set the field to ``ERROR_MESSAGE``
                     (``error_value``). A reply may always set it to literal bytes.
-``ERROR_CONTEXT``   True (with ERROR_MESSAGE) when the error hook also takes the request id
-                    (the metadata's, 0 when empty) and the ``ErrorType`` (an int), for fields
-                    that carry them inside (a protobuf header's request id and status).
 
 Python hooks (class methods; ``value`` is an ``ExtValue``):
 
@@ -51,16 +48,19 @@ Python hooks (class methods; ``value`` is an ``ExtValue``):
 ``entries(value) -> list[(bytes, bytes)]``             (HEADER_MAP) routable key/values
 ``mutate(value, pairs) -> ExtValue``                   (HEADER_MAP) ``pairs``: sorted
                                                        (key, value) bytes, filtered
-``error_value(message: bytes) -> ExtValue``            (ERROR_MESSAGE)
-``error_value(message, request_id, error_type)``       (ERROR_CONTEXT instead)
+``error_value(message: bytes, error_type: int,        (ERROR_MESSAGE) ``error_type``: Aeraki's
+    request_id: int) -> ExtValue``                     ErrorType value; ``request_id``: the
+                                                       request's (0 with empty metadata)
 ``random_value(rng, params) -> ExtValue | None``       optional: valid values for
                                                        ``codecgen verify`` (None: redraw)
 ``sample_value(params, outputs, entries)``             optional: a valid value for the sample
     ``-> ExtValue | None``                             tools (``codecgen serve/call/probe``,
                                                        ``image verify``, e2e) carrying the
                                                        given text outputs ``{name: bytes}``
-                                                       and header ``entries`` [(key, value)];
-                                                       None: not supported (they refuse)
+                                                       (and the request id, an int, when it
+                                                       is an output of the field) and header
+                                                       ``entries`` [(key, value)]; None: not
+                                                       supported (they refuse)
 
 C++ functions (namespace ``camel(KIND)``; fixed signatures, ``Value`` has one public member
 per output, ``int64_t`` or ``std::string``, and ``Params`` one ``int64_t`` per parameter)::
@@ -80,11 +80,9 @@ per output, ``int64_t`` or ``std::string``, and ``Params`` one ``int64_t`` per p
     // `field` holds the original bytes of the field (moved, not copied, out of the frame);
     // append exactly size(value) bytes to `out`, moving what did not change.
     void write(const Value& value, Buffer::Instance& field, Buffer::Instance& out);
-    // ERROR_MESSAGE:
-    std::string errorValue(const std::string& message);
-    // ERROR_CONTEXT instead:
-    std::string errorValue(const std::string& message, uint64_t request_id,
-                           MetaProtocolProxy::ErrorType type);
+    // ERROR_MESSAGE: `error_type` is Aeraki's ErrorType as an integer, `request_id` the
+    // metadata's (0 when empty), for extensions that carry the id themselves.
+    std::string errorValue(const std::string& message, int64_t error_type, uint64_t request_id);
 
 Both implementations must agree byte for byte and on which inputs are errors:
 ``codecgen verify`` checks exactly that on random frames (``random_value``), their
@@ -139,7 +137,6 @@ class ExtensionField(Construct):
     OUTPUTS = {}
     HEADER_MAP = False
     ERROR_MESSAGE = False
-    ERROR_CONTEXT = False
 
     def __init__(self, size=None, **params):
         super().__init__()
@@ -201,7 +198,7 @@ class ExtensionField(Construct):
         return value
 
     @classmethod
-    def error_value(cls, message):
+    def error_value(cls, message, error_type, request_id):
         raise NotImplementedError
 
     @classmethod

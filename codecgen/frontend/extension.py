@@ -77,8 +77,6 @@ def lower_extension(lowerer, con, path: ir.Path, ctx: ir.Path) -> ir.Extension:
             raise fail(f"parameter {name} reads {ir.dotted(expr.path)!r}, an unsigned 64-bit field; "
                        "parameters are small integers")
         params.append((name, expr))
-    if cls.ERROR_CONTEXT and not cls.ERROR_MESSAGE:
-        raise fail("ERROR_CONTEXT needs ERROR_MESSAGE (it changes the error hook's signature)")
     size = None if con.size is None else lowerer.size_expr(con.size, path, ctx)
     return ir.Extension(
         kind=kind,
@@ -89,7 +87,6 @@ def lower_extension(lowerer, con, path: ir.Path, ctx: ir.Path) -> ir.Extension:
         outputs=tuple(outputs),
         header_map=bool(cls.HEADER_MAP),
         error_message=bool(cls.ERROR_MESSAGE),
-        error_context=bool(cls.ERROR_CONTEXT),
     )
 
 

@@ -25,13 +25,17 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
+import shutil
 import socket
 import struct
+import subprocess
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 LOCALHOST = "127.0.0.1"
 
@@ -777,6 +781,135 @@ def mosquitto_server():
         yield port
 
 
+
+# --------------------------------------------------------------------------- node.js peers
+
+NODE_PEERS = Path(__file__).resolve().parent.parent / "node"
+
+
+def node_available(module: str) -> bool:
+    return shutil.which("node") is not None and (NODE_PEERS / "node_modules" / module).is_dir()
+
+
+@contextmanager
+def node_server(script: str, lines: list | None = None):
+    """``node tests/node/<script> server`` on 127.0.0.1; yields its port. Every JSON line it
+    prints after the port goes to ``lines``; on exit its stderr must be empty."""
+    proc = subprocess.Popen(["node", "--no-warnings", str(NODE_PEERS / script), "server"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=NODE_PEERS)
+    reader = None
+    try:
+        port = json.loads(proc.stdout.readline())["port"]
+        wait_listening(port, timeout=15)  # @tars/rpc binds after it returns from start()
+        sink = lines if lines is not None else []
+        reader = threading.Thread(target=lambda: sink.extend(json.loads(line) for line in proc.stdout), daemon=True)
+        reader.start()
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if reader is not None:
+            reader.join(5)
+        errors = proc.stderr.read()
+        assert not errors, f"{script} server: {errors}"
+
+
+def node_client(script: str, mode: str, port: int) -> list[dict]:
+    """``node tests/node/<script> <mode> PORT``: the JSON lines it prints."""
+    done = subprocess.run(["node", "--no-warnings", str(NODE_PEERS / script), mode, str(port)], capture_output=True, text=True,
+                          timeout=30, cwd=NODE_PEERS)
+    assert done.returncode == 0 and not done.stderr, (script, mode, done.stderr)
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+# --------------------------------------------------------------------------- bolt
+
+
+def bolt_server(lines: list | None = None):
+    """sofa-bolt-node's decoder and encoder as a server (tests/node/bolt_peer.js)."""
+    return node_server("bolt_peer.js", lines)
+
+
+def bolt_request_keys(sent: dict) -> dict:
+    """The header sofa-bolt-node writes for a request (``service``; with protobuf also the
+    sofa_head_* keys and the request props), keys lower-cased as published, and the spec's
+    routing key ``method`` (sofa_head_method_name)."""
+    keys = {"service": sent["serverSignature"]}
+    if sent["codec"] == "protobuf":
+        keys.update(sofa_head_method_name=sent["methodName"], sofa_head_target_app=sent["targetAppName"],
+                    sofa_head_target_service=sent["serverSignature"], method=sent["methodName"])
+        keys.update({k.lower(): v for k, v in (sent["props"] or {}).items()})
+    return keys
+
+
+def bolt_traffic(port: int) -> list[list[dict]]:
+    """sofa-bolt-node's client (tests/node/bolt_peer.js): hessian2 and protobuf calls, request
+    props, a oneway call, a server exception and a heartbeat; the same on two connections."""
+    return [_bolt_connection(port) for _ in range(2)]
+
+
+def _bolt_connection(port: int) -> list[dict]:
+    frames = []
+    for call in node_client("bolt_peer.js", "client", port):
+        sent, got, rid = call["sent"], call["got"], call["id"]
+        if sent["packetType"] == "heartbeat":
+            assert got == {"packetType": "heartbeat_ack"}, call
+            frames += [expect("request", "Heartbeat", rid), expect("response", "Heartbeat", rid)]
+            continue
+        frames.append(expect("request", "Oneway" if sent["oneway"] else "Request", rid, **bolt_request_keys(sent)))
+        if sent["oneway"]:
+            assert got is None, call
+            continue
+        failed = "error" in got
+        assert failed == (sent["methodName"] == "fail"), call
+        keys = {"sofa_head_response_error": str(failed).lower()} if sent["codec"] == "protobuf" else {}
+        frames.append(expect("response", "Error" if failed else "Response", rid, **keys))
+    return frames
+
+
+
+# --------------------------------------------------------------------------- tars
+
+
+def tars_server(lines: list | None = None):
+    """@tars/rpc's server (HeroServer) with an echo servant (tests/node/tars_peer.js)."""
+    return node_server("tars_peer.js", lines)
+
+
+def tars_traffic(port: int) -> list[list[dict]]:
+    """@tars/rpc's client (a Communicator proxy, tests/node/tars_peer.js) twice: calls with and
+    without context, a oneway call, a failing call, an unknown function, long strings; then TUP
+    calls (@tars/stream's Tup), answered with RequestPackets carrying STATUS_RESULT_CODE."""
+    return [_tars_connection(port), _tars_connection(port), _tars_tup_connection(port)]
+
+
+def _tars_connection(port: int) -> list[dict]:
+    frames = []
+    for call in node_client("tars_peer.js", "client", port):
+        rid, context = call["requestId"], {k.lower(): v for k, v in call["context"].items()}
+        kind = "Oneway" if call["packetType"] == 1 else "Request"
+        frames.append(expect("request", kind, rid, servant=TARS_SERVANT, func=call["func"], **context))
+        if kind == "Oneway":
+            continue
+        assert call["ok"] == (call["ret"] == 0), call
+        keys = {k.lower(): v for k, v in (call["responseContext"] or {}).items()}
+        frames.append(expect("response", "Response" if call["ok"] else "Error", rid, **keys))
+    return frames
+
+
+def _tars_tup_connection(port: int) -> list[dict]:
+    frames = []
+    for call in node_client("tars_peer.js", "tup", port):
+        assert call["requestId"] == call["sent"], call
+        keys = {"servant": TARS_SERVANT, "func": call["func"]}
+        frames += [expect("request", "Request", call["sent"], **keys),
+                   expect("response", "Response" if call["ret"] == 0 else "Error", call["sent"], **keys)]
+    return frames
+
+
+TARS_SERVANT = "Test.EchoServer.EchoObj"
+
+
 # protocol -> (server context manager yielding its port, traffic(port) -> expected frames per connection):
 # what generate.py captures and what tests/test_protocols_real.py replays live.
 PEERS = {
@@ -785,4 +918,6 @@ PEERS = {
     "kafka": (kafka_broker, kafka_traffic),
     "modbus": (modbus_server, modbus_traffic),
     "mqtt": (mosquitto_server, mqtt_traffic),
+    "bolt": (bolt_server, bolt_traffic),
+    "tars": (tars_server, tars_traffic),
 }

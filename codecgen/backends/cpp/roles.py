@@ -214,9 +214,8 @@ class RoleEmitter:
             if isinstance(node, ir.Extension):
                 m = ext_member(path)
                 if value.kind is ir.ValueKind.ERROR_MESSAGE:
-                    context = ", metadata.getRequestId(), error.type" if node.error_context else ""
-                    o(f"frame.{m}_literal = {ext_namespace(node)}::errorValue(error.message{context});"
-                      f"  // {ir.dotted(path)}")
+                    o(f"frame.{m}_literal = {ext_namespace(node)}::errorValue(  // {ir.dotted(path)}")
+                    o("    error.message, static_cast<int64_t>(error.type), metadata.getRequestId());")
                 else:
                     o(f"frame.{m}_literal = {cpp_string(value.literal)};  // {ir.dotted(path)}")
                 o(f"frame.{m}_length = frame.{m}_literal.size();")
@@ -264,9 +263,10 @@ class RoleEmitter:
             v.kind in (ir.ValueKind.ERROR_CODE, ir.ValueKind.ERROR_MESSAGE) for _, v in reply.values)
 
     def uses_metadata(self, reply: Optional[ir.Reply]) -> bool:
+        """The request id or published strings, or an extension's errorValue (which gets the id)."""
         return reply is not None and any(
             v.kind in (ir.ValueKind.REQUEST_ID, ir.ValueKind.METADATA)
-            or (v.kind is ir.ValueKind.ERROR_MESSAGE and getattr(self.model.nodes[p], "error_context", False))
+            or (v.kind is ir.ValueKind.ERROR_MESSAGE and isinstance(self.model.nodes[p], ir.Extension))
             for p, v in reply.values)
 
 

@@ -29,7 +29,7 @@ from codecgen import ir, naming
 from codecgen.backends.templating import environment
 from codecgen.errors import UserError
 
-__all__ = ["render", "FILES", "DNS1123_LABEL_RE", "DNS1035_LABEL_RE", "MAX_LABEL"]
+__all__ = ["render", "FILES", "DEFAULT_PORT", "DNS1123_LABEL_RE", "DNS1035_LABEL_RE", "MAX_LABEL"]
 
 # file name -> template, in the order the resources are best applied
 FILES = (
@@ -45,6 +45,8 @@ DNS1035_LABEL_RE = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 MAX_LABEL = 63
 
 SUBSETS = ("v1", "v2")
+# The server port of the example Service/ServiceEntry (and of the Wireshark dissector's tcp.port entry).
+DEFAULT_PORT = 20880
 # Candidate keys for the example request mutation when the codec writes free-form
 # keys (a header map) or ignores mutations; the first one the codec does not drop.
 MUTATION_KEYS = ("x-codecgen-route", "codecgen-route")
@@ -203,7 +205,7 @@ def _mutation(proto: ir.ProtocolIR) -> Mutation:
 
 
 def view(proto: ir.ProtocolIR, *, namespace: str = "default", service: Optional[str] = None,
-         port: int = 20880) -> View:
+         port: int = DEFAULT_PORT) -> View:
     """Every value the templates insert, computed from the IR and the options."""
     service = service if service is not None else proto.name.replace("_", "-")
     port_name = _check_inputs(proto, namespace, service, port)
@@ -247,7 +249,7 @@ def view(proto: ir.ProtocolIR, *, namespace: str = "default", service: Optional[
 
 
 def render(proto: ir.ProtocolIR, *, namespace: str = "default", service: Optional[str] = None,
-           port: int = 20880) -> dict[str, str]:
+           port: int = DEFAULT_PORT) -> dict[str, str]:
     """Relative file name under ``k8s/`` -> YAML text (one document per file)."""
     vm = view(proto, namespace=namespace, service=service, port=port)
     env = environment(__name__)

@@ -158,7 +158,9 @@ void write(const Value& value, Buffer::Instance& field, Buffer::Instance& out) {
   out.move(field);
 }
 
-std::string errorValue(const std::string& message) { return Hessian2::encodeString(message); }
+std::string errorValue(const std::string& message, int64_t /*error_type*/, uint64_t /*request_id*/) {
+  return Hessian2::encodeString(message);
+}
 
 } // namespace DubboBody
 } // namespace CodecgenProtocol

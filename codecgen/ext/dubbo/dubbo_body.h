@@ -52,7 +52,8 @@ void entries(const Value& value, std::vector<std::pair<std::string, std::string>
 bool mutate(Value& value, const std::vector<std::pair<std::string, std::string>>& pairs);
 uint64_t size(const Value& value);
 void write(const Value& value, Buffer::Instance& field, Buffer::Instance& out);
-std::string errorValue(const std::string& message);
+// The message as one Hessian string (the status and the request id are in the Dubbo header).
+std::string errorValue(const std::string& message, int64_t error_type, uint64_t request_id);
 
 // The number of parameters in a JVM descriptor such as "Ljava/lang/String;I[J".
 uint64_t parameterCount(const std::string& descriptor);

@@ -140,7 +140,7 @@ class DubboBody(ExtensionField):
         return ExtValue(data, value.outputs, None)
 
     @classmethod
-    def error_value(cls, message):
+    def error_value(cls, message, error_type, request_id):
         return ExtValue(encode_string(message))
 
     @classmethod

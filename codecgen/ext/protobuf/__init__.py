@@ -145,7 +145,6 @@ def _python_source(kind, camel, proto, names, outputs, trees, maps, rows, max_si
         f"    OUTPUTS = {outputs!r}",
         f"    HEADER_MAP = {header_map!r}",
         f"    ERROR_MESSAGE = {error!r}",
-        f"    ERROR_CONTEXT = {error!r}",
         f"    SCHEMAS = {tuple(trees)!r}",
         f"    MAP_FIELDS = {tuple(maps)!r}",
         f"    ERROR = {rows!r}",
@@ -233,12 +232,12 @@ def _cpp_error(rows) -> list:
     uses = {what for _, _, what, _ in rows}
     o = ['// The error reply\'s message, fields in number order; zero and empty values left out.',
          f'inline std::string errorValue(const std::string& {"message" if "error_message" in uses else "/*message*/"}, '
-         f'uint64_t {"request_id" if "request_id" in uses else "/*request_id*/"},',
-         f'                              MetaProtocolProxy::ErrorType {"type" if "error_code" in uses else "/*type*/"}) {{']
+         f'int64_t {"error_type" if "error_code" in uses else "/*error_type*/"},',
+         f'                              uint64_t {"request_id" if "request_id" in uses else "/*request_id*/"}) {{']
     for i, (path, kind, what, codes) in enumerate(rows):
         if what == "error_code":
             o.append(f"  int64_t code{i} = {codes[None]};")
-            o.append("  switch (type) {")
+            o.append("  switch (static_cast<MetaProtocolProxy::ErrorType>(error_type)) {")
             for et in ErrorType:
                 if codes[int(et)] != codes[None]:
                     o += [f"  case MetaProtocolProxy::ErrorType::{et.name}:", f"    code{i} = {codes[int(et)]};",

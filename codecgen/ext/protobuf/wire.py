@@ -229,7 +229,7 @@ class ProtobufMessage(ExtensionField):
         return cls.decode(value.data + added, {"direction": state.direction})
 
     @classmethod
-    def error_value(cls, message, request_id=0, error_type=4):
+    def error_value(cls, message, error_type, request_id):
         values = {}
         for path, kind, what, literal in cls.ERROR:
             if what == "request_id":
