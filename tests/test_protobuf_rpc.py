@@ -355,3 +355,22 @@ def test_protobuf_header_refusals_are_one_line(tmp_path, proto, args, message):
     run = subprocess.run([sys.executable, "-m", "codecgen.cli", "check", str(tmp_path / "spec.py")],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and message in run.stderr and len(run.stderr.splitlines()) == 1, run.stderr
+
+
+def test_generated_cpp_is_in_envoy_style(tmp_path, trpc, brpc):
+    """The extension's C++ (protobuf_wire.*, the generated <kind>.h) is as clang-format leaves
+    it, also where errorValue's signature wraps (all three parameters unused)."""
+    from codecgen.backends import cpp
+    from codecgen.backends.cpp.format import clang_format, formatter
+
+    if formatter() is None:
+        pytest.skip("clang-format-16 is missing: run scripts/install.sh")
+    (tmp_path / "spec.py").write_text(SPEC.format(args='outputs={"id": "id"}, error={"n.name": b"refused"}'))
+    (tmp_path / "x.proto").write_text(PROTO)
+    for proto in (trpc, brpc, load(tmp_path / "spec.py")):
+        files = cpp.render(proto)
+        [header] = [n for n in files if n.endswith(".h") and n not in ("protobuf_wire.h", "config.h",
+                                                                       f"{proto.name}_codec.h")]
+        assert "errorValue(" in files[header]
+        for name in ("protobuf_wire.h", "protobuf_wire.cc", header):
+            assert clang_format(files[name], name) == files[name], f"{proto.name}: {name} is not in Envoy style"

@@ -230,10 +230,19 @@ def _cpp_source(camel, proto, names, outputs, trees, maps, rows, max_size, direc
 
 def _cpp_error(rows) -> list:
     uses = {what for _, _, what, _ in rows}
-    o = ['// The error reply\'s message, fields in number order; zero and empty values left out.',
-         f'inline std::string errorValue(const std::string& {"message" if "error_message" in uses else "/*message*/"}, '
-         f'int64_t {"error_type" if "error_code" in uses else "/*error_type*/"},',
-         f'                              uint64_t {"request_id" if "request_id" in uses else "/*request_id*/"}) {{']
+    params = [f"{ctype} {name if what in uses else f'/*{name}*/'}" for ctype, name, what in (
+        ("const std::string&", "message", "error_message"), ("int64_t", "error_type", "error_code"),
+        ("uint64_t", "request_id", "request_id"))]
+    o = ['// The error reply\'s message, fields in number order; zero and empty values left out.']
+    line = "inline std::string errorValue("
+    for i, param in enumerate(params):  # packed as clang-format does (100 columns)
+        end = ") {" if i == len(params) - 1 else ","
+        if line.endswith(",") and len(line) + 1 + len(param) + len(end) > 100:
+            o.append(line)
+            line = " " * len("inline std::string errorValue(") + param + end
+        else:
+            line += (" " if line.endswith(",") else "") + param + end
+    o.append(line)
     for i, (path, kind, what, codes) in enumerate(rows):
         if what == "error_code":
             o.append(f"  int64_t code{i} = {codes[None]};")
