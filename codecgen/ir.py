@@ -286,8 +286,8 @@ class Extension:
     ``python_sources`` and the C++ namespace ``camel(kind)`` defined by ``cpp_sources``
     (absolute file paths, in order). The field is bounded: ``size`` is an expression over
     earlier fields, or None for the rest of the enclosing Prefixed region. ``params`` are
-    earlier integer fields handed to the extension's parser. ``header_map``: the field can
-    be the protocol's header map (entries published, mutations rewrite it);
+    earlier integer fields (or DIRECTION) handed to the extension's parser. ``header_map``:
+    the field can be the protocol's header map (entries published, mutations rewrite it);
     ``error_message``: an error reply can put ``error.message`` into it.
     """
 

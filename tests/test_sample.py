@@ -184,6 +184,27 @@ def test_extension_headers_serve_and_call_through_the_hook(name, keys):
         assert got["metadata"] == want  # the reply echoes the request's header
 
 
+@pytest.mark.parametrize("name, keys", [
+    ("trpcunary", {"func": "/trpc.test.Greeter/SayHello", "callee": "trpc.test.Greeter", "App-User": "alice"}),
+    ("baidustd", {"service": "example.EchoService", "method": "Echo", "tenant": "blue"}),
+])
+def test_protobuf_headers_serve_and_call_through_the_extension_hook(name, keys):
+    """The header is a protobuf extension field with the request id inside: the sample_value
+    hook carries it, the routing keys and the header map (tRPC's trans_info, brpc's
+    user_fields); a tRPC response is a ResponseProtocol with the request's id."""
+    sample = Sample.load(str(ROOT / "protocols" / f"{name}.py"))
+    server = _server(sample, "v1")
+    try:
+        got = call(sample, "127.0.0.1", server.port, keys, count=2, first_id=2**32 - 1)
+    finally:
+        server.stop()
+    want = {k.lower(): v for k, v in keys.items()}
+    # tRPC's request id is a uint32: 2**32 wraps to 0; brpc's correlation id is an int64.
+    ids = [2**32 - 1, 0] if name == "trpcunary" else [2**32 - 1, 2**32]
+    assert [g["request_id"] for g in got] == ids and {g["message_type"] for g in got} == {"Response"}
+    assert [g["answer"] for g in got] == [{"server": "v1", "request_id": i, "keys": want} for i in ids]
+
+
 def test_dubbo_serves_calls_and_answers_heartbeats_through_its_body_hook():
     """Dubbo's body is an extension field: requests carry interface, method and attachments,
     the answer comes back as an attachment of an OK response (there is no plain body)."""
@@ -229,6 +250,8 @@ def test_an_extension_that_cannot_build_a_value_is_refused_in_one_line(tmp_path)
     ("thriftheader", {"method": "Add", "user": "alice"}),
     ("ttheader", {"method": "Add", "to_service": "calc", "isn": "Calc"}),
     ("meshrpc", {"service": "echo", "method": "Say", "Foo1": "bar1"}),
+    ("trpcunary", {"func": "/a.B/C", "caller": "trpc.app.client.C", "trpc-env": "test"}),
+    ("baidustd", {"service": "Echo", "method": "Say", "tenant": "blue"}),
     ("bolt", {"service": "com.example.Echo:1.0", "method": "echo", "user": "alice"}),
     ("tars", {"servant": "Test.EchoServer.EchoObj", "func": "echo", "user": "alice"}),
 ])

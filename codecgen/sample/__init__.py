@@ -90,7 +90,7 @@ class Sample:
             else:
                 known = ", ".join(list(by_key) + list(fixed)) or "none"
                 raise UserError(f"--key {key}: not a routing key of {self.proto.name} (keys: {known})")
-        if r.request_id is not None and r.request_id[:-1] in exts:  # an output of the extension (Tars)
+        if r.request_id is not None and r.request_id[:-1] in exts:  # an extension's output (Tars, tRPC)
             ext_outputs[r.request_id[:-1]][r.request_id[-1]] = request_id
         elif r.request_id is not None:
             vals[r.request_id] = self._fit(r.request_id, request_id)
@@ -157,17 +157,24 @@ class Sample:
             "request_id": md.request_id,
             "keys": wire_keys(md),
         }, sort_keys=True).encode()
+        rid = self.proto.roles.request_id
+
+        def id_output(path) -> dict:  # the request id, when it is an output of this extension field
+            return {rid[-1]: md.request_id} if rid is not None and rid[:-1] == path else {}
+
+        container["@direction"] = 1
         if self.plain_body:
             _set(container, self.proto.roles.body, body)
+            for path, field in self.extensions.items():  # a response has its own layout (tRPC)
+                if any(expr.path == ir.DIRECTION_PATH for _, expr in field.node.params):
+                    _set(container, path, self._extension_value(container, field, id_output(path), []))
         else:
             # No plain body (none, or an extension field, as Dubbo's): the answer travels as a
             # header, and the extension fields become response values (their sample_value hook).
             answer = [(ANSWER_KEY.encode(), body[len(BODY_PREFIX):])]
             header_path = self.proto.roles.header_map.array if self.proto.roles.header_map else None
-            rid = self.proto.roles.request_id
             for path, field in self.extensions.items():
-                outputs = {rid[-1]: md.request_id} if rid is not None and rid[:-1] == path else {}
-                _set(container, path, self._extension_value(container, field, outputs,
+                _set(container, path, self._extension_value(container, field, id_output(path),
                                                             answer if path == header_path else []))
         return self.module.FRAME_COMPILED.build(container, _direction=1)
 
