@@ -95,6 +95,7 @@ class E2EPins:
     aeraki_commit: str             # the commit the tag must resolve to
     aeraki_image: str              # the Aeraki control-plane image of that tag
     python_image: str              # base of the sample app image (codecgen serve / probe)
+    zookeeper_image: str           # the registry of the bridge scenario (e2e run --bridge)
 
 
 _STR_FIELDS = {f.name for f in fields(Target) if f.type in ("str", str)} - {"name"}

@@ -17,7 +17,10 @@ image build`` (the codec linked in) and checks it where it is used: in a mesh.
    with the proxy image and Aeraki's bootstrap as sidecar;
 5. the checks: ``codecgen probe`` in the client pod, through the client's sidecar to the
    service: routing both ways, the mutation at v1, the codec's error reply for an unrouted
-   request, the heartbeat. On failure the pods' logs and the sidecars' are printed.
+   request, the heartbeat. On failure the pods' logs and the sidecars' are printed;
+6. with ``--bridge`` (``bridge.py``): ZooKeeper in the cluster, two providers registering
+   themselves in it as Dubbo does, ``codecgen bridge`` (its own manifests) writing the
+   ServiceEntry, and the same checks to the entry's host.
 
 Pins (kind, node image, istioctl, Aeraki, Python image) are ``e2e:`` in
 ``codecgen/targets.yaml``, read by ``codecgen.pins.get_e2e``.
@@ -69,6 +72,7 @@ class Plan:
     values: tuple
     unrouted: str
     mutation: dict
+    spec_path: str = ""       # the spec file here (the bridge scenario's ConfigMap holds it)
     namespace: str = NAMESPACE
     port: int = PORT
 
@@ -84,9 +88,9 @@ class Plan:
     def spec_in_image(self) -> str:
         return f"{SPECS_DIR}/{self.spec_file}"
 
-    def probe_argv(self) -> list[str]:
-        """The client's check, as run in its pod."""
-        argv = ["codecgen", "probe", self.spec_in_image, "--to", f"{self.host}:{self.port}",
+    def probe_argv(self, host: Optional[str] = None) -> list[str]:
+        """The client's check, as run in its pod, to the Service's host (or ``host``)."""
+        argv = ["codecgen", "probe", self.spec_in_image, "--to", f"{host or self.host}:{self.port}",
                 "--key", self.key, "--values", *self.values]
         for k, v in sorted(self.mutation.items()):
             argv += ["--mutation", f"{k}={v}"]
@@ -103,7 +107,7 @@ def make_plan(spec: str, proxy_image: str, sample_image: Optional[str] = None,
     if not proxy_image or any(c.isspace() for c in proxy_image):
         raise UserError(f"--image {proxy_image!r}: an image reference (name:tag) is required")
     probe = probe_plan(proto, key, values)
-    return Plan(proto=proto, spec_file=Path(spec).name, proxy_image=proxy_image,
+    return Plan(proto=proto, spec_file=Path(spec).name, spec_path=str(spec), proxy_image=proxy_image,
                 sample_image=sample_image or f"codecgen-e2e/sample-{proto.name}:latest",
                 key=probe.key, values=probe.values, unrouted=probe.unrouted, mutation=probe.mutation)
 
