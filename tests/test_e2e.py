@@ -325,6 +325,8 @@ elif tool == "kubectl" and "exec" in argv:
     print("probe: " + " ".join(argv[argv.index("--") + 1:]))
 elif tool == "kubectl" and "logs" in argv:
     print("a log line of " + argv[argv.index("logs") + 1])
+elif tool == "kubectl" and "serviceentry" in argv and "json" in argv:
+    print(open(os.environ["STANDIN_ENTRIES"]).read() if os.environ.get("STANDIN_ENTRIES") else '{{"items": []}}')
 '''
 
 
@@ -471,8 +473,10 @@ def test_workflow_builds_the_image_then_runs_the_suite():
 
 # --------------------------------------------------------------------------- the sample image, built for real
 
-# The distributions the sample image's pip must find installed (codecgen's dependencies, pip).
-STANDIN_DISTS = ("construct", "Jinja2", "MarkupSafe", "PyYAML", "scapy", "pip")
+# The distributions the sample image's pip must find installed (codecgen's dependencies, its
+# bridge extra's and theirs, pip).
+STANDIN_DISTS = ("construct", "Jinja2", "MarkupSafe", "PyYAML", "scapy", "kazoo", "jsonschema",
+                 "jsonschema-specifications", "referencing", "rpds-py", "attrs", "typing_extensions", "pip")
 STANDIN_PYTHON = "codecgen-test/python:e2e"
 
 
