@@ -469,6 +469,7 @@ def test_workflow_builds_the_image_then_runs_the_suite():
     assert all(step in runs for step in order)
     assert [runs.index(step) for step in order] == sorted(runs.index(step) for step in order)
     assert "pins.get_e2e" in runs and "kind.sigs.k8s.io/dl/${KIND_VERSION}" in runs
+    assert 'codecgen e2e run protocols/awesomerpc.py --image "$IMAGE" --bridge' in runs  # the bridge scenario too
 
 
 # --------------------------------------------------------------------------- the sample image, built for real
