@@ -88,3 +88,29 @@ def test_bad_registration_is_one_line(registry, url, message, capsys):
     assert main(["bridge", "register", registry, "--url", url]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_ephemeral_node_removed_behind_its_back_is_registered_again(zookeeper):
+    """The holding loop re-creates the node when it is gone (as after a lost session)."""
+    import threading
+
+    from codecgen.bridge.register import register
+
+    url = dubbo_url("org.codecgen.e2e.Again", host="10.1.2.5", scheme="awesomerpc")
+    path = f"/dubbo/org.codecgen.e2e.Again/providers/{quote(url, safe='')}"
+    stop, lines = threading.Event(), []
+    worker = threading.Thread(target=register, args=(f"zookeeper://{zookeeper.hosts}", url),
+                              kwargs={"persistent": False, "stop": stop, "interval": 0.2, "log": lines.append})
+    worker.start()
+    client = _kazoo(zookeeper.hosts)
+    try:
+        wait_until(lambda: client.exists(path) is not None, 30, what="the provider node")
+        client.delete(path)
+        wait_until(lambda: len(lines) == 2, 10, what="the node registered again")
+        assert client.exists(path).ephemeralOwner != 0
+    finally:
+        stop.set()
+        worker.join(30)
+        client.stop()
+        client.close()
+    assert lines == [f"bridge register: ephemeral {path}"] * 2

@@ -153,9 +153,11 @@ def test_run_with_bridge_drives_the_scenario_after_the_base_checks(dockerd, busy
     files = bridge.manifests(plan, pins.get_e2e())
     after = commands[commands.index(base_probe) + 1:]
     expected = [
-        *[("kubectl", [*ctx, "apply", "-f", "-"])] * len(files),
+        ("kubectl", [*ctx, "apply", "-f", "-"]),  # ZooKeeper, awaited before the providers register
+        ("kubectl", [*ctx, "-n", "codecgen-e2e", "rollout", "status", "deploy/zookeeper", "--timeout=300s"]),
+        *[("kubectl", [*ctx, "apply", "-f", "-"])] * (len(files) - 1),
         *[("kubectl", [*ctx, "-n", ns, "rollout", "status", f"deploy/{d}", "--timeout=300s"])
-          for ns, d in (("codecgen-e2e", "zookeeper"), ("codecgen-e2e", "awesomerpc-provider-v1"),
+          for ns, d in (("codecgen-e2e", "awesomerpc-provider-v1"),
                         ("codecgen-e2e", "awesomerpc-provider-v2"), ("codecgen-bridge", "codecgen-bridge"))],
         ("kubectl", [*ctx, "-n", "codecgen-e2e", "get", "serviceentry", "-l", "manager=aeraki,registry=zk",
                      "-o", "json"]),

@@ -206,10 +206,15 @@ class Cluster:
     # ------------------------------------------------------------------ the bridge scenario
 
     def deploy_bridge(self, plan: Plan, files: dict[str, str]) -> None:
-        """ZooKeeper, the self-registering providers, the bridge and the entry's routes."""
-        for name in sorted(files):
+        """ZooKeeper (awaited first: the providers register when they start), then the
+        self-registering providers, the bridge and the entry's routes."""
+        (zk_namespace, zk), *rest = bridge.deployments(plan)
+        first, *others = sorted(files)  # 70-zookeeper.yaml
+        self.kubectl("apply", "-f", "-", input=files[first])
+        self.kubectl("-n", zk_namespace, "rollout", "status", f"deploy/{zk}", "--timeout=300s", timeout=330)
+        for name in others:
             self.kubectl("apply", "-f", "-", input=files[name])
-        for namespace, deploy in bridge.deployments(plan):
+        for namespace, deploy in rest:
             self.kubectl("-n", namespace, "rollout", "status", f"deploy/{deploy}", "--timeout=300s", timeout=330)
 
     def wait_for_entry(self, plan: Plan, host: str, timeout: float = 180) -> None:
