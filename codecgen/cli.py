@@ -37,10 +37,10 @@ def command(name: str, help: str, arguments: Callable = lambda p: None):
     return wrap
 
 
-def _load(spec: str):
+def _load(spec: str, target: Optional[str] = None):
     from codecgen.frontend import load
 
-    return load(spec)
+    return load(spec, target=target)
 
 
 def _read_input(path: Optional[str]) -> bytes:
@@ -68,6 +68,14 @@ def cmd_new(args) -> int:
     problem = naming.check_token(args.name)
     if problem:
         raise UserError(f"NAME: {problem}")
+    from codecgen.builtins import collision
+    from codecgen.pins import get_target
+
+    target = get_target()
+    if collision(args.name, target):
+        raise UserError(f"NAME: {args.name!r} is a built-in codec of meta-protocol-proxy {target.proxy_tag} "
+                        f"(built-ins: {', '.join(target.builtin_codecs)}); choose another name (a spec that replaces "
+                        f"the built-in declares replaces_builtin=True: see protocols/README.md)")
     out = Path(args.output or f"{args.name}.py")
     if out.exists():
         raise UserError(f"-o {out}: already exists; refusing to overwrite")
@@ -85,11 +93,25 @@ def _spec_arg(p):
     p.add_argument("spec", help="the protocol spec (a Python file defining PROTOCOL)")
 
 
-@command("check", "validate a spec and print its IR summary", _spec_arg)
+def _target_arg(p):
+    p.add_argument("--target", default=None, help="meta-protocol-proxy target whose built-in codecs the "
+                   "spec must not collide with (a target of the build pins, targets.yaml; default: its default)")
+
+
+def _check_args(p):
+    _spec_arg(p)
+    _target_arg(p)
+
+
+@command("check", "validate a spec and print its IR summary", _check_args)
 def cmd_check(args) -> int:
+    from codecgen.sample import Sample, drive_problem
     from codecgen.summary import summarize
 
-    proto = _load(args.spec)
+    proto = _load(args.spec, args.target)
+    problem = drive_problem(Sample.load(args.spec, target=args.target))  # serve/call/probe must be able to drive it
+    if problem:
+        raise UserError(problem)
     print(summarize(proto))
     return 0
 
@@ -100,19 +122,19 @@ def cmd_check(args) -> int:
 def _generate_args(p):
     _spec_arg(p)
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--target", default=None, help="meta-protocol-proxy target (see envoy_build/targets.yaml)")
+    p.add_argument("--target", default=None, help="meta-protocol-proxy target (see codecgen/targets.yaml)")
     p.add_argument("--namespace", default="default", help="namespace for the Kubernetes examples")
 
 
 @command("generate", "write the C++ codec, the Python reference codec, Kubernetes resources and a Wireshark dissector",
          _generate_args)
 def cmd_generate(args) -> int:
-    from codecgen.output import write_tree
+    from codecgen.output import replace_tree
     from codecgen.pipeline import generate_files
 
-    proto = _load(args.spec)
+    proto = _load(args.spec, args.target)
     files = generate_files(proto, target=args.target, namespace=args.namespace)
-    written = write_tree(args.output, files)
+    written = replace_tree(args.output, files)
     for path in written:
         print(path)
     return 0

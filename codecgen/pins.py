@@ -1,4 +1,4 @@
-"""Build pins per target, read from ``envoy_build/targets.yaml``.
+"""Build pins per target, read from ``codecgen/targets.yaml`` (package data: the wheel ships it).
 
 This module is the ONLY reader of that file.  Everything that depends on the
 meta-protocol-proxy / Istio / Envoy version (Bazel labels for generated BUILD
@@ -10,8 +10,8 @@ drift) comes from a :class:`Target`::
     t.annotations_dep           # "@com_github_cncf_udpa//udpa/annotations:pkg"
     get_target("head").bazel_version  # "6.3.2"
 
-The file is found relative to the repository root (the package is installed
-editable), or at ``$CODECGEN_TARGETS_FILE`` when that is set.
+The file lies beside this module (in a checkout and in an installed wheel alike), or at
+``$CODECGEN_TARGETS_FILE`` when that is set.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ __all__ = ["Target", "E2EPins", "PinsError", "targets_file", "load_targets", "ge
            "get_e2e", "target_names", "DEFAULT_TARGET"]
 
 ENV_VAR = "CODECGEN_TARGETS_FILE"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PATH = REPO_ROOT / "envoy_build" / "targets.yaml"
+REPO_ROOT = Path(__file__).resolve().parent.parent  # a checkout's root (the e2e sample image builds a wheel from it)
+DEFAULT_PATH = Path(__file__).resolve().parent / "targets.yaml"
 
 
 class PinsError(UserError):
@@ -63,10 +63,22 @@ class Target:
     config_deps: Tuple[str, ...]   # deps of a codec's ":config" envoy_cc_library
     codec_deps: Tuple[str, ...]    # deps of a codec's ":codec_lib" envoy_cc_library
     istio_extension_deps: Tuple[str, ...]  # @io_istio_proxy deps of the root envoy binary
+    # Kind -> the apiVersions the target's Istio / Aeraki / Kubernetes serve for it.
+    served_api_versions: Tuple[Tuple[str, Tuple[str, ...]], ...]
+    # Kind -> field paths (``a.b``, ``[]`` for list items) codecgen's schemas know but the
+    # target's CRDs lack.
+    unserved_fields: Tuple[Tuple[str, Tuple[str, ...]], ...]
 
     def codec_config_label(self, protocol: str) -> str:
         """The label added to the root ``envoy_cc_binary`` for ``protocol``."""
         return f"//src/application_protocols/{protocol}:config"
+
+    def api_versions(self, kind: str) -> Optional[Tuple[str, ...]]:
+        """The apiVersions served for ``kind``, or None when the pins do not say."""
+        return dict(self.served_api_versions).get(kind)
+
+    def fields_unserved(self, kind: str) -> Tuple[str, ...]:
+        return dict(self.unserved_fields).get(kind, ())
 
 
 @dataclass(frozen=True)
@@ -83,10 +95,12 @@ class E2EPins:
     aeraki_commit: str             # the commit the tag must resolve to
     aeraki_image: str              # the Aeraki control-plane image of that tag
     python_image: str              # base of the sample app image (codecgen serve / probe)
+    zookeeper_image: str           # the registry of the bridge scenario (e2e run --bridge)
 
 
 _STR_FIELDS = {f.name for f in fields(Target) if f.type in ("str", str)} - {"name"}
-_TUPLE_FIELDS = {f.name for f in fields(Target) if "Tuple" in str(f.type)}
+_MAP_FIELDS = {"served_api_versions", "unserved_fields"}
+_TUPLE_FIELDS = {f.name for f in fields(Target) if "Tuple" in str(f.type)} - _MAP_FIELDS
 _BOOL_FIELDS = {f.name for f in fields(Target) if f.type in ("bool", bool)}
 _METADATA_GET = ("get", "getByKey")
 _E2E_FIELDS = {f.name for f in fields(E2EPins)} - {"target"}
@@ -101,7 +115,7 @@ def targets_file() -> Path:
 def _parse_target(name: str, raw: Any, where: Path) -> Target:
     if not isinstance(raw, dict):
         raise PinsError(f"{where}: target {name!r} must be a mapping")
-    expected = _STR_FIELDS | _TUPLE_FIELDS | _BOOL_FIELDS
+    expected = _STR_FIELDS | _TUPLE_FIELDS | _BOOL_FIELDS | _MAP_FIELDS
     unknown = sorted(set(raw) - expected)
     missing = sorted(expected - set(raw))
     if unknown:
@@ -117,6 +131,12 @@ def _parse_target(name: str, raw: Any, where: Path) -> Target:
         elif key in _BOOL_FIELDS:
             if not isinstance(value, bool):
                 raise PinsError(f"{where}: target {name!r}: {key} must be true or false")
+        elif key in _MAP_FIELDS:
+            if not isinstance(value, dict) or not all(
+                    isinstance(k, str) and isinstance(v, list) and all(isinstance(i, str) and i for i in v)
+                    for k, v in value.items()):
+                raise PinsError(f"{where}: target {name!r}: {key} must map kinds to lists of strings")
+            value = tuple(sorted((k, tuple(v)) for k, v in value.items()))
         else:
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
                 raise PinsError(f"{where}: target {name!r}: {key} must be a list of strings")
@@ -133,8 +153,8 @@ def _load(path: Path) -> Tuple[str, Dict[str, Target]]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise PinsError(f"build pins not found at {path} (codecgen must be installed from a "
-                        f"checkout with `pip install -e .`, or set {ENV_VAR})") from None
+        raise PinsError(f"build pins not found at {path} (set {ENV_VAR} to a pins file, or "
+                        f"reinstall codecgen: its wheel ships codecgen/targets.yaml)") from None
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:

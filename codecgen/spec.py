@@ -58,10 +58,12 @@ class When:
 
 @dataclass(frozen=True)
 class Key:
-    """A routing key's source field and rendering (see ``codecgen.ir.Render``)."""
+    """A routing key's source field and rendering (see ``codecgen.ir.Render``).  A string or bytes
+    field that is empty publishes no key (as tshark shows no field) unless ``publish_empty``."""
 
     field: str
     render: Optional[Render] = None
+    publish_empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,4 +141,8 @@ class Protocol:
     sample_response: Mapping[str, Any] = field(default_factory=dict)
     # Field values that make a request a heartbeat, for sample clients and `image verify`.
     sample_heartbeat: Mapping[str, Any] = field(default_factory=dict)
+    # True: the spec takes the names of one of meta-protocol-proxy's built-in codecs (dubbo,
+    # thrift, ...) on purpose, and `codecgen image` puts the generated codec in its place.
+    # False (the default): such a spec is refused (see codecgen.builtins).
+    replaces_builtin: bool = False
     doc: str = ""

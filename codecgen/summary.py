@@ -102,6 +102,9 @@ def summarize(proto: ir.ProtocolIR) -> str:
         "frame:",
     ]
     _tree(proto.frame, 1, lines)
+    if proto.replaces_builtin:
+        lines.append(f"replaces   meta-protocol-proxy's built-in {proto.codec_name} (images link this codec "
+                     f"in its place)")
     lines.append("roles:")
     lines.append(f"  request id      {ir.dotted(r.request_id) if r.request_id else '(none: 0)'}")
     if r.message_type_rules:
@@ -111,7 +114,8 @@ def summarize(proto: ir.ProtocolIR) -> str:
     if r.response_error is not None:
         lines.append(f"  response error  when {ir.expr_text(r.response_error)}")
     for k in r.routing_keys:
-        lines.append(f"  routing key     {k.key} = {ir.dotted(k.path)} ({k.render.value})")
+        empty = ", empty published as \"\"" if k.publish_empty else ""
+        lines.append(f"  routing key     {k.key} = {ir.dotted(k.path)} ({k.render.value}{empty})")
     if r.operation_name:
         name = "".join(p.text if p.path is None else "{" + ir.dotted(p.path) + "}" for p in r.operation_name)
         lines.append(f"  operation name  {name}")

@@ -48,6 +48,9 @@ frame = Struct(
 
 PROTOCOL = Protocol(
     name="dubbo",
+    # The built-in codec of this name in meta-protocol-proxy is replaced in images, so that
+    # Aeraki's own mapping of the application protocol "dubbo" reaches this codec (protocols/README.md).
+    replaces_builtin=True,
     frame=frame,
     request_id="request_id",
     heartbeat=Heartbeat(

@@ -40,7 +40,8 @@ There is no mutable header: encode passes packets through.
 
 from construct import BitStruct, BitsInteger, Bytes, Flag, Int8ub, Int16ub, PascalString, Struct, Switch, len_, this
 
-from codecgen import DIRECTION, REQUEST, BoundedVarInt, ErrorCode, Heartbeat, MessageType, Protocol, When
+from codecgen import (DIRECTION, REQUEST, BoundedVarInt, ErrorCode, Heartbeat, Key, MessageType, Protocol,
+                      When)
 
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 10, 11, 12, 13, 14
@@ -147,7 +148,8 @@ PROTOCOL = Protocol(
     response_error=(this.fixed.packet_type == CONNACK) & (this.packet.return_code != 0),
     routing_keys={
         "packet_type": "fixed.packet_type",
-        "client_id": "packet.client_id",
+        # tshark shows an empty client id as mqtt.clientid "" (and an empty topic as no field).
+        "client_id": Key("packet.client_id", publish_empty=True),
         "topic": "publish.topic",
     },
     error_reply={

@@ -36,6 +36,9 @@ frame = Struct(
 
 PROTOCOL = Protocol(
     name="thrift",
+    # The built-in codec of this name in meta-protocol-proxy is replaced in images, so that
+    # Aeraki's own mapping of the application protocol "thrift" reaches this codec (protocols/README.md).
+    replaces_builtin=True,
     frame=frame,
     **message_roles("frame"),
     routing_keys={"method": "frame.method"},

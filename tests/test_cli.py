@@ -120,7 +120,7 @@ def test_new_check_generate_a_fresh_name(tmp_path):
     assert b"codec aeraki.meta_protocol.codec.acmerpc" in r.stdout
     r = run("generate", "acmerpc.py", "-o", "out", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert files_under(tmp_path / "out") == expected_tree("acmerpc")
+    assert files_under(tmp_path / "out") == expected_tree("acmerpc") | {".codecgen-manifest"}
     assert len(r.stdout.splitlines()) == len(expected_tree("acmerpc"))
 
 
@@ -159,7 +159,9 @@ def test_scaffold_docstring_example_encodes_and_decodes(capsys, tmp_path):
     rc, out, err = call(capsys, "decode", spec, tmp_path / "frames.bin")
     assert_ok(rc, err)
     (frame,) = json_lines(out)
-    assert frame["metadata"] == {"method": "SayHello", "tenant": "blue"}
+    # Every decoded request also carries codecgen's mark (ir.CODEC_ID_KEY), the codec's own name.
+    assert frame["metadata"] == {"method": "SayHello", "tenant": "blue",
+                                 "x-codecgen-codec": "aeraki.meta_protocol.codec.acmerpc"}
     assert frame["operation_name"] == "acmerpc/SayHello" and frame["frame_size"] == len(frames)
 
 
@@ -173,7 +175,7 @@ def test_new_refuses_to_overwrite(capsys, tmp_path):
 def test_generate_writes_python_k8s_and_cpp(capsys, tmp_path):
     rc, out, err = call(capsys, "generate", MESHRPC, "-o", tmp_path / "out")
     assert_ok(rc, err)
-    assert files_under(tmp_path / "out") == expected_tree("meshrpc")
+    assert files_under(tmp_path / "out") == expected_tree("meshrpc") | {".codecgen-manifest"}
     assert len(list((tmp_path / "out/src/application_protocols/meshrpc").iterdir())) == 6
 
 
@@ -189,7 +191,8 @@ def test_decode_prints_one_json_line_per_frame(capsys, tmp_path):
     assert_frames(objs, 3)
     assert [o["message_type"] for o in objs] == ["Request", "Response", "Heartbeat"]
     assert [o["request_id"] for o in objs] == [5, 5, 6]
-    assert objs[0]["metadata"] == {"service": "svc", "method": "Get", "tenant": "blue"}
+    assert objs[0]["metadata"] == {"service": "svc", "method": "Get", "tenant": "blue",
+                                   "x-codecgen-codec": "aeraki.meta_protocol.codec.meshrpc"}
     assert objs[0]["body_size"] == 5 and objs[0]["operation_name"] == "svc/Get"
     assert objs[1]["response_status"] == "Error"
 
@@ -341,7 +344,7 @@ def test_generate_failing_mid_write_leaves_nothing(capsys, tmp_path, monkeypatch
 
     monkeypatch.setattr(Path, "write_bytes", flaky)
     rc, out, err = call(capsys, "generate", MESHRPC, "-o", tmp_path / "out")
-    assert_user_error(rc, err, r"out: No space left on device")
+    assert_user_error(rc, err, r"out: cannot write .*/out/\S+: No space left on device")
     assert len(written) == 3 and not (tmp_path / "out").exists()
     _no_staging(tmp_path)
 
@@ -350,6 +353,77 @@ def test_generate_onto_a_file_is_refused(capsys, tmp_path):
     (tmp_path / "out").write_text("x")
     assert_user_error(*rc_err(capsys, "generate", MESHRPC, "-o", tmp_path / "out"), culprit="not a directory")
     assert (tmp_path / "out").read_text() == "x"
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): (p.read_bytes() if p.is_file() else b"<dir>")
+            for p in folder.rglob("*")}
+
+
+def _generated(tmp_path: Path, capsys) -> Path:
+    out = tmp_path / "out"
+    assert_ok(*call(capsys, "generate", MESHRPC, "-o", out)[::2])
+    return out
+
+
+@pytest.mark.parametrize("in_the_way, culprit", [
+    ("src", r"out/src is in the way \(a file where codecgen writes a folder\)"),
+    ("k8s/service.yaml/", r"a directory is in the way of \S*out/k8s/service\.yaml"),
+])
+def test_generate_with_something_in_the_way_leaves_the_output_untouched_and_names_it(
+        capsys, tmp_path, in_the_way, culprit):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("foreign")
+    if in_the_way.endswith("/"):
+        (out / in_the_way / "note.txt").parent.mkdir(parents=True)
+        (out / in_the_way / "note.txt").write_text("foreign")
+    else:
+        (out / in_the_way).write_text("foreign")
+    before = _snapshot(out)
+    assert_user_error(*rc_err(capsys, "generate", MESHRPC, "-o", out), culprit=culprit)
+    assert _snapshot(out) == before
+    _no_staging(tmp_path)
+
+
+def test_regenerate_removes_what_it_no_longer_writes_and_keeps_foreign_files(capsys, tmp_path):
+    out = _generated(tmp_path, capsys)
+    manifest = (out / ".codecgen-manifest").read_text().splitlines()
+    assert "k8s/metarouter.yaml" in manifest and ".codecgen-manifest" not in manifest
+    # a file an earlier generate wrote (listed), and files of the user's (not listed)
+    (out / "k8s" / "old.yaml").write_text("stale")
+    (out / ".codecgen-manifest").write_text("\n".join(manifest + ["k8s/old.yaml"]) + "\n")
+    (out / "k8s" / "mine.yaml").write_text("foreign")
+    (out / "notes").mkdir()
+    (out / "notes" / "todo.md").write_text("foreign")
+    (out / "empty").mkdir()
+    (out / "link").symlink_to("notes")
+    (out / "python" / "meshrpc_codec.py").write_text("edited by hand")
+    assert_ok(*call(capsys, "generate", MESHRPC, "-o", out)[::2])
+    assert not (out / "k8s" / "old.yaml").exists()
+    assert (out / "k8s" / "mine.yaml").read_text() == "foreign"
+    assert (out / "notes" / "todo.md").read_text() == "foreign" and (out / "empty").is_dir()
+    assert os.readlink(out / "link") == "notes"
+    assert (out / "python" / "meshrpc_codec.py").read_text() != "edited by hand"  # ours: regenerated
+    assert (out / ".codecgen-manifest").read_text().splitlines() == manifest
+    _no_staging(tmp_path)
+
+
+def test_generate_refuses_a_mount_point_inside_the_output_naming_it(capsys, tmp_path):
+    out = _generated(tmp_path, capsys)
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs inside the output needs root")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(out / "python")], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        before = _snapshot(out)
+        assert_user_error(*rc_err(capsys, "generate", MESHRPC, "-o", out),
+                          culprit=r"out/python is a mount point")
+        assert _snapshot(out) == before
+    finally:
+        subprocess.run(["umount", str(out / "python")], check=True)
+    _no_staging(tmp_path)
 
 
 def test_encode_a_direction_dependent_spec(capsys, tmp_path):
@@ -378,3 +452,46 @@ def test_without_the_docker_sdk_only_the_commands_that_need_it_fail_in_one_line(
         "codecgen: error: codecgen image: this command needs the Python package 'docker': "
         "pip install 'codecgen[image]'",
         "codecgen: error: this command needs the Python package 'docker': pip install 'codecgen[image]'"]
+
+
+@pytest.mark.parametrize("engine", ["python", "cpp"])
+def test_an_empty_routing_field_publishes_no_key_on_both_engines(capsys, tmp_path, engine):
+    """meshrpc routes on header.service and header.method; with service empty, only method is
+    published (as tshark shows no field for an empty string), by the reference codec and the C++."""
+    encode_file(capsys, tmp_path, MESHRPC, [{"request_id": 3, "header": {"service": "", "method": "Get"}}])
+    rc, out, err = call(capsys, "decode", MESHRPC, tmp_path / "frames.bin", "--engine", engine)
+    assert_ok(rc, err)
+    assert json.loads(out)["metadata"] == {"method": "Get", "x-codecgen-codec": "aeraki.meta_protocol.codec.meshrpc"}
+
+
+DIRECTION_SWITCH_SPEC = '''
+from construct import GreedyBytes, Int16ub, Int32ub, Prefixed, Struct, Switch
+from codecgen import DIRECTION, REQUEST, RESPONSE, Protocol
+
+PROTOCOL = Protocol(
+    name="dirrpc",
+    frame=Struct(
+        "head" / Switch(DIRECTION, {REQUEST: Struct("cmd" / Int16ub), RESPONSE: Struct("status" / Int16ub)}),
+        "request_id" / Int32ub,
+        "body" / Prefixed(Int32ub, GreedyBytes),
+    ),
+    request_id="request_id",
+    routing_keys={"cmd": "head.cmd"},
+    body="body",
+    sample_response={"head.status": 0},
+)
+'''
+
+
+@pytest.mark.slow
+def test_check_prints_offsets_after_a_direction_switch_of_equal_sizes(capsys, tmp_path):
+    spec = tmp_path / "dirrpc.py"
+    spec.write_text(DIRECTION_SWITCH_SPEC)
+    rc, out, err = call(capsys, "check", spec)
+    assert_ok(rc, err)
+    fields = {line.split()[0]: line.split()[1] for line in out.splitlines()
+              if line.startswith("  ") and len(line.split()) > 1 and line.split()[1].startswith("@")}
+    assert fields["head"] == "@0" and fields["request_id"] == "@2" and fields["body"] == "@6", out
+    # the generated C++ reads at those offsets and still agrees with the reference codec
+    rc, out, err = call(capsys, "verify", spec, "--cases", "300")
+    assert rc == 0, out + err

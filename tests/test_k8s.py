@@ -12,7 +12,7 @@ import yaml
 from construct import (Bytes, Const, Enum, Int8ub, Int16sb, Int16ub, Int32ub, Int64ub, PascalString,
                        PrefixedArray, Rebuild, Struct, len_, this)
 
-from codecgen import naming
+from codecgen import naming, pins
 from codecgen.backends import k8s
 from codecgen.backends.k8s.validate import port_name_problems, validate, validate_all, validate_files
 from codecgen.errors import UserError
@@ -164,6 +164,11 @@ def test_service_and_service_entry_port_naming(awesome_docs):
     assert se["spec"]["hosts"] == ["awesomerpc.default.svc.cluster.local"]
     text = k8s.render(ir_of("awesomerpc"))["serviceentry.yaml"]
     assert "VIP" in text and "240.240." in text
+    # No spec.addresses: the file names Istio's admission warning word for word (1.18.1's
+    # ValidateServiceEntry) and why Aeraki's allocation makes it safe.
+    assert "addresses" not in se["spec"]
+    assert "#   addresses are required for ports serving TCP (or unset) protocol\n" in text
+    assert "autoAllocateIP" in text
 
 
 def test_destination_rule_subsets(awesome_docs):
@@ -404,3 +409,55 @@ def test_validate_files_reports_file_names_and_bad_yaml():
 
 def test_unknown_kind():
     assert "no schema" in _errors({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}})
+
+
+# --------------------------------------------------------------------------- true to the target
+
+
+def test_networking_v1_is_refused_where_istio_does_not_serve_it(awesome_docs):
+    """Istio serves DestinationRule and ServiceEntry as networking.istio.io/v1 from 1.22.0 on:
+    not in 1.18.1 (target 1.4.2) nor in 1.21.0 (target head), per crd-all.gen.yaml at those tags."""
+    for kind_file in ("destinationrule.yaml", "serviceentry.yaml"):
+        doc = copy.deepcopy(awesome_docs[kind_file])
+        assert validate(doc, target="1.4.2") == [] and validate(doc, target="head") == []
+        doc["apiVersion"] = "networking.istio.io/v1"
+        for target, istio in (("1.4.2", "1.18.1"), ("head", "1.21.0")):
+            (err,) = validate(doc, target=target)
+            assert err == (f"{doc['kind']} awesomerpc: apiVersion: networking.istio.io/v1 is not served for "
+                           f"{doc['kind']} by the control plane of target {target} (Istio {istio}; served: "
+                           f"networking.istio.io/v1alpha3, networking.istio.io/v1beta1)")
+        doc["apiVersion"] = "networking.istio.io/v1alpha3"
+        assert validate(doc, target="1.4.2") == []
+    assert validate(awesome_docs["destinationrule.yaml"]) == []  # the default target
+
+
+def test_served_versions_come_from_the_pins(awesome_docs, tmp_path, monkeypatch):
+    """A target whose Istio serves networking.istio.io/v1 accepts it: the list is the pins'."""
+    raw = yaml.safe_load(pins.targets_file().read_text())
+    raw["targets"]["head"]["served_api_versions"]["DestinationRule"].append("networking.istio.io/v1")
+    path = tmp_path / "targets.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv(pins.ENV_VAR, str(path))
+    doc = dict(copy.deepcopy(awesome_docs["destinationrule.yaml"]), apiVersion="networking.istio.io/v1")
+    assert validate(doc, target="head") == []
+    assert len(validate(doc, target="1.4.2")) == 1
+
+
+def test_fields_a_targets_crd_lacks_are_refused(awesome_docs):
+    """DestinationRule trafficPolicy.proxyProtocol exists in Istio 1.21.0's CRD, not in 1.18.1's."""
+    dr = copy.deepcopy(awesome_docs["destinationrule.yaml"])
+    dr["spec"]["subsets"][0]["trafficPolicy"] = {"proxyProtocol": {"version": "V1"}}
+    assert validate(dr, target="head") == []
+    assert validate(dr, target="1.4.2") == [
+        "DestinationRule awesomerpc: spec.subsets[0].trafficPolicy.proxyProtocol: not in the DestinationRule "
+        "CRD of Istio 1.18.1 (target 1.4.2)"]
+
+
+def test_served_versions_in_the_pins_are_checked(tmp_path):
+    raw = yaml.safe_load(pins.targets_file().read_text())
+    raw["targets"]["head"]["served_api_versions"]["MetaRouter"] = "metaprotocol.aeraki.io/v1alpha1"
+    path = tmp_path / "targets.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(pins.PinsError, match=r"target 'head': served_api_versions must map kinds to lists "
+                                             r"of strings"):
+        pins.load_targets(path)

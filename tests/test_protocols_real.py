@@ -98,8 +98,13 @@ def summary(frame: dict) -> tuple:
     return frame["message_type"], frame["request_id"], frame["metadata"]
 
 
-def expected_summary(e: dict) -> tuple:
-    return e["message_type"], e["request_id"] & U64, e["keys"]
+def mark(name: str, direction: str) -> dict:
+    """codecgen's mark (codecgen.ir.CODEC_ID_KEY), which the codec adds to what a request carries."""
+    return {"x-codecgen-codec": f"aeraki.meta_protocol.codec.{name}"} if direction == "request" else {}
+
+
+def expected_summary(e: dict, name: str) -> tuple:
+    return e["message_type"], e["request_id"] & U64, {**e["keys"], **mark(name, e["direction"])}
 
 
 def corpus(name):
@@ -118,7 +123,7 @@ def check_streams(protos, natives, name, conns, engine):
         for direction in ("request", "response"):
             frames, held, error = decode(protos, natives, name, conn[direction], direction, engine)
             assert error is None and held == 0, (name, i, direction, error, held)
-            want = [expected_summary(e) for e in conn["expected"] if e["direction"] == direction]
+            want = [expected_summary(e, name) for e in conn["expected"] if e["direction"] == direction]
             got = [summary(f) for f in frames]
             assert got == want, (name, i, direction)
             total += len(frames)
@@ -240,9 +245,10 @@ def tshark_pdus(name: str, pcap: Path, port: int) -> dict:
             for pdu in _as_list(layers["mqtt"]):
                 ptype = int(_find(pdu, "mqtt.msgtype"))
                 keys = {"packet_type": str(ptype)}
-                if ptype == 1:
+                # tshark shows an empty client id as "", an empty topic as no field
+                if ptype == 1 and _find(pdu, "mqtt.clientid") is not None:
                     keys["client_id"] = _find(pdu, "mqtt.clientid")
-                if ptype == 3:  # tshark's mqtt.topic is also SUBSCRIBE's filter: the key is PUBLISH's
+                if ptype == 3 and _find(pdu, "mqtt.topic") is not None:  # also SUBSCRIBE's filter: PUBLISH's here
                     keys["topic"] = _find(pdu, "mqtt.topic")
                 # protocols/mqtt.py has no request id (0 on every frame), so mqtt.msgid is not compared.
                 pdus.append({"message_type": None, "request_id": 0, "keys": keys})
@@ -280,13 +286,45 @@ def test_corpus_routing_keys_equal_tshark_dissection(protos, name):
             assert len(ours) == len(them), (name, stream.index, direction)
             for mine, other in zip(ours, them):
                 assert mine["request_id"] == other["request_id"]
-                assert mine["metadata"] == other["keys"]
+                assert mine["metadata"] == {**other["keys"], **mark(name, direction)}
                 if other["message_type"] is not None:
                     assert mine["message_type"] == other["message_type"]
                 elif name == "modbus":
                     assert mine["message_type"] != "Error"
                 compared += 1
     assert compared == sum(len(c["expected"]) for c in conns)
+
+
+@pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed (apt-get install tshark)")
+def test_empty_routing_fields_are_published_as_tshark_shows_them(protos, tmp_path):
+    """MQTT CONNECT with an empty client id, PUBLISH with an empty and a non-empty topic: tshark
+    shows mqtt.clientid "" but no mqtt.topic; the reference codec publishes client_id "" (the
+    spec's Key(..., publish_empty=True)) and no topic key (an empty string field publishes none)."""
+    from scapy.all import IP, TCP, Ether, wrpcap
+
+    def publish(topic: bytes) -> bytes:
+        rest = len(topic).to_bytes(2, "big") + topic + b"payload"
+        return bytes([0x30, len(rest)]) + rest
+
+    connect_rest = b"\x00\x04MQTT\x04\x02\x00\x3c\x00\x00"
+    pdus = [bytes([0x10, len(connect_rest)]) + connect_rest, publish(b""), publish(b"a/b")]
+    data = b"".join(pdus)
+    c, srv, port = "10.0.0.1", "10.0.0.2", 1883
+    packets = [Ether() / IP(src=c, dst=srv) / TCP(sport=40000, dport=port, flags="S", seq=99),
+               Ether() / IP(src=srv, dst=c) / TCP(sport=port, dport=40000, flags="SA", seq=499, ack=100)]
+    seq = 100
+    for pdu in pdus:  # one PDU a segment: tshark's JSON repeats the "mqtt" key for PDUs sharing one
+        packets.append(Ether() / IP(src=c, dst=srv) / TCP(sport=40000, dport=port, flags="PA", seq=seq, ack=500) / pdu)
+        seq += len(pdu)
+    pcap = tmp_path / "empty.pcap"
+    wrpcap(str(pcap), packets)
+    theirs = [pdu["keys"] for pdu in tshark_pdus("mqtt", pcap, port)[(0, "request")]]
+    frames, held, error = pyb.load(protos["mqtt"]).decode_all(data, "request")
+    assert error is None and held == 0
+    ours = [f.as_json()["metadata"] for f in frames]
+    assert theirs == [{"packet_type": "1", "client_id": ""}, {"packet_type": "3"},
+                      {"packet_type": "3", "topic": "a/b"}]
+    assert ours == theirs
 
 
 # --------------------------------------------------------------------------- live traffic
@@ -508,8 +546,9 @@ def test_mqtt_error_reply_is_a_refused_connack_and_pingreq_gets_pingresp(protos,
             else:
                 assert "Received PINGRESP" in logs, logs
     assert results["refused"].is_failure and results["refused"].getName() == "Server unavailable"
-    assert seen[0].strings == {b"packet_type": b"1", b"client_id": b"refused"}
-    assert seen[1].strings == {b"packet_type": b"1", b"client_id": b"pinger"}
+    mqtt_mark = {k.encode(): v.encode() for k, v in mark("mqtt", "request").items()}
+    assert seen[0].strings == {b"packet_type": b"1", b"client_id": b"refused", **mqtt_mark}
+    assert seen[1].strings == {b"packet_type": b"1", b"client_id": b"pinger", **mqtt_mark}
     assert seen[2].message_type == "Heartbeat"
 
 
@@ -620,7 +659,7 @@ def node_theader_server():
     """Apache Thrift's Node.js THeader server (tests/node/theader_server.js) on 127.0.0.1; yields
     (port, lines) where lines collects what it printed per request."""
     if shutil.which("node") is None or not (NODE_PEERS / "node_modules" / "thrift").is_dir():
-        pytest.fail("the Node.js THeader peer is not installed: run scripts/install.sh --deps "
+        pytest.fail("the Node.js THeader peer is not installed: run scripts/install.sh "
                     "(apt nodejs npm; npm ci --prefix tests/node)", pytrace=False)
     proc = subprocess.Popen(["node", str(NODE_PEERS / "theader_server.js")], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=NODE_PEERS)

@@ -14,7 +14,7 @@ import random
 
 import pytest
 
-pytest.importorskip("scapy")
+pytest.importorskip("scapy", reason="scapy (a codecgen dependency: pip install -e .) is not installed")
 
 from scapy.layers.inet import IP, TCP  # noqa: E402
 from scapy.layers.inet6 import IPv6  # noqa: E402
@@ -150,7 +150,9 @@ def test_real_capture_replays_to_the_frames_the_libraries_sent(capsys, name, eng
         assert summary["streams"] == len(meta["connections"])
         for index, frames in enumerate(meta["connections"]):
             for direction in ("request", "response"):
-                want = [(f["message_type"], f["request_id"] & U64, f["keys"])
+                # Decoded as requests, frames also carry codecgen's mark (ir.CODEC_ID_KEY).
+                mark = {"x-codecgen-codec": f"aeraki.meta_protocol.codec.{name}"} if direction == "request" else {}
+                want = [(f["message_type"], f["request_id"] & U64, {**f["keys"], **mark})
                         for f in frames if f["direction"] == direction]
                 got = [(f["message_type"], f["request_id"], f["metadata"])
                        for f in frames_of(lines, index, direction)]
@@ -345,8 +347,18 @@ def test_non_tcp_packets_and_empty_captures(tmp_path, capsys):
     from scapy.layers.inet import UDP
 
     path = write(tmp_path, [Ether() / IP() / UDP(sport=1, dport=2) / Raw(b"x")])
-    code, lines, _ = run(capsys, SPEC["thrift"], path)
-    assert code == 0 and lines == [{"summary": lines[0]["summary"]}] and lines[0]["summary"]["streams"] == 0
+    code, lines, err = run(capsys, SPEC["thrift"], path)
+    assert code == 1 and lines == [{"summary": lines[0]["summary"]}] and lines[0]["summary"]["streams"] == 0
+    assert err == f"codecgen: replay: {path}: no TCP stream at all: nothing decoded\n"
+
+
+def test_a_port_no_stream_uses_says_so_and_exits_1(tmp_path, capsys):
+    a = Conn(server=("127.0.0.1", 9090)).handshake()
+    exchange(a, "thrift")
+    path = write(tmp_path, a.close().packets)
+    code, lines, err = run(capsys, SPEC["thrift"], path, "--port", 9999)
+    assert code == 1 and lines[-1]["summary"]["streams"] == 0
+    assert err == f"codecgen: replay: {path}: no TCP stream on port 9999: nothing decoded\n"
 
 
 @pytest.mark.parametrize("argv, message", [

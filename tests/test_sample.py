@@ -113,7 +113,7 @@ def test_cli_serve_and_call(tmp_path):
         assert [line["answer"]["server"] for line in lines] == ["v9", "v9"]
         assert server.wait(timeout=20) == 0
         log = server.stdout.read()
-        assert 'v9: Request 1 keys {"method": "Ping", "service": ""}' in log
+        assert 'v9: Request 1 keys {"method": "Ping"}' in log
     finally:
         server.kill()
 
@@ -153,7 +153,7 @@ def test_cli_probe_reports_the_failed_check_in_one_line(mesh):
     assert proc.returncode == 1
     assert proc.stdout.splitlines()[0] == "probe: check routing: service=a answered by v1  OK"
     assert proc.stderr == "codecgen probe: FAILED: request_mutation {'x-k': 'v'} did not arrive at v1 " \
-                          "(got {'method': '', 'service': 'a'})\n"
+                          "(got {'service': 'a'})\n"
     assert main(["probe", MESHRPC, "--to", "nowhere"]) == 2
 
 
@@ -181,6 +181,27 @@ def test_extension_headers_serve_and_call_through_the_hook(name, keys):
         assert set(got["metadata"]) == {"x-codecgen-answer"}
     else:
         assert got["metadata"] == want  # the reply echoes the request's header
+
+
+@pytest.mark.parametrize("name, keys", [
+    ("trpcunary", {"func": "/trpc.test.Greeter/SayHello", "callee": "trpc.test.Greeter", "App-User": "alice"}),
+    ("baidustd", {"service": "example.EchoService", "method": "Echo", "tenant": "blue"}),
+])
+def test_protobuf_headers_serve_and_call_through_the_extension_hook(name, keys):
+    """The header is a protobuf extension field with the request id inside: the sample_value
+    hook carries it, the routing keys and the header map (tRPC's trans_info, brpc's
+    user_fields); a tRPC response is a ResponseProtocol with the request's id."""
+    sample = Sample.load(str(ROOT / "protocols" / f"{name}.py"))
+    server = _server(sample, "v1")
+    try:
+        got = call(sample, "127.0.0.1", server.port, keys, count=2, first_id=2**32 - 1)
+    finally:
+        server.stop()
+    want = {k.lower(): v for k, v in keys.items()}
+    # tRPC's request id is a uint32: 2**32 wraps to 0; brpc's correlation id is an int64.
+    ids = [2**32 - 1, 0] if name == "trpcunary" else [2**32 - 1, 2**32]
+    assert [g["request_id"] for g in got] == ids and {g["message_type"] for g in got} == {"Response"}
+    assert [g["answer"] for g in got] == [{"server": "v1", "request_id": i, "keys": want} for i in ids]
 
 
 def test_dubbo_serves_calls_and_answers_heartbeats_through_its_body_hook():
@@ -228,6 +249,8 @@ def test_an_extension_that_cannot_build_a_value_is_refused_in_one_line(tmp_path)
     ("thriftheader", {"method": "Add", "user": "alice"}),
     ("ttheader", {"method": "Add", "to_service": "calc", "isn": "Calc"}),
     ("meshrpc", {"service": "echo", "method": "Say", "Foo1": "bar1"}),
+    ("trpcunary", {"func": "/a.B/C", "caller": "trpc.app.client.C", "trpc-env": "test"}),
+    ("baidustd", {"service": "Echo", "method": "Say", "tenant": "blue"}),
     ("bolt", {"service": "com.example.Echo:1.0", "method": "echo", "user": "alice"}),
     ("tars", {"servant": "Test.EchoServer.EchoObj", "func": "echo", "user": "alice"}),
 ])
@@ -247,3 +270,68 @@ def test_sample_frames_decode_alike_on_the_generated_cpp_codec(name, keys):
         cpp = engines.decode_stream(sample.proto, frame, direction, engine="cpp")
         assert py.error is None and py.held == 0 and len(py.frames) == 1, (direction, py.error)
         assert cpp.frames == py.frames and cpp.error is None, direction
+
+
+# --------------------------------------------------------------------------- specs the sample tools cannot drive
+
+def _scaffold_without(tmp_path, line: str) -> Path:
+    """The scaffold `codecgen new` writes, with one of its lines removed."""
+    from codecgen.scaffold import scaffold
+
+    text = scaffold("myrpc")
+    assert line in text
+    spec = tmp_path / "myrpc.py"
+    spec.write_text(text.replace(line, ""))
+    return spec
+
+
+@pytest.mark.parametrize("command", ["check", "serve", "call"])
+def test_a_spec_without_sample_response_is_refused_naming_the_role(tmp_path, command):
+    spec = _scaffold_without(tmp_path, '    sample_response={"flags.response": 1, "header.status": OK},\n')
+    extra = {"check": [], "serve": ["--port", "0"], "call": ["--to", "127.0.0.1:9"]}[command]
+    out = subprocess.run([sys.executable, "-m", "codecgen.cli", command, str(spec), *extra],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.splitlines() == [
+        "codecgen: error: myrpc: sample_response is missing: the sample server's answer is not a valid "
+        "response (a request frame arrived from upstream); set it to the field values that make a request "
+        "a response"]
+
+
+def test_sample_roles_naming_no_field_or_a_wrong_heartbeat_are_refused_by_check(tmp_path):
+    spec = _scaffold_without(tmp_path, "")
+    text = spec.read_text()
+    for index, (old, new, message) in enumerate([
+        ('sample_heartbeat={"flags.heartbeat": 1}', 'sample_heartbeat={"flags.beat": 1}',
+         "myrpc: sample_heartbeat: flags.beat is not a field of the frame"),
+        ('sample_heartbeat={"flags.heartbeat": 1}', 'sample_heartbeat={"request_id": 5}',
+         "myrpc: sample_heartbeat: a sample heartbeat does not decode as a Heartbeat"),
+        ('sample_response={"flags.response": 1, "header.status": OK}', 'sample_response={"header.status": OK}',
+         "myrpc: sample_response does not make a request a response: the sample server's answer is not a "
+         "valid response (a request frame arrived from upstream); set it to the field values that make a "
+         "request a response"),
+    ]):
+        # one file per case: a same-size rewrite within a second would reuse the cached bytecode
+        spec = tmp_path / f"case{index}" / "myrpc.py"
+        spec.parent.mkdir()
+        spec.write_text(text.replace(old, new))
+        out = subprocess.run([sys.executable, "-m", "codecgen.cli", "check", str(spec)],
+                             capture_output=True, text=True, timeout=60)
+        assert (out.returncode, out.stderr.strip()) == (2, f"codecgen: error: {message}")
+
+
+def test_a_request_the_server_cannot_answer_closes_that_connection_only(mesh):
+    """A sample whose answer cannot be built (a value of the wrong type: what check refuses): the
+    connection thread logs one line and closes; the server keeps serving."""
+    broken = Sample(mesh.proto, mesh.module, {("header", "status"): "not a number"}, {}, {})
+    lines = []
+    server = SampleServer(broken, 0, "v1", log=lines.append).start()
+    try:
+        for attempt in (1, 2):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+                conn.sendall(broken.request({"service": "echo"}, attempt))
+                assert conn.recv(4096) == b""  # closed, no answer
+    finally:
+        server.stop()
+    failures = [line for line in lines if "closing a connection" in line]
+    assert len(failures) == 2 and failures[0].startswith("v1: closing a connection: cannot answer request 1: ")

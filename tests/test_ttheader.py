@@ -166,6 +166,8 @@ REQUEST = ttheader(
     ints=[(FROM_SERVICE, "frontend"), (FROM_METHOD, "Checkout"), (TO_SERVICE, "calc"), (TO_METHOD, "Add"),
           (MSG_TYPE, "1"), (TRANSPORT_TYPE, "framed"), (RPC_TIMEOUT, "1000")],
     strs=[("isn", "CalcService"), ("RPC_TRANSIT_tenant", "t\u00e9st"), ("RPC_PERSIST_Env", "canary")])
+# codecgen's mark, published on every decoded request (codecgen.ir.CODEC_ID_KEY).
+MARK = {"x-codecgen-codec": "aeraki.meta_protocol.codec.ttheader"}
 REQUEST_KEYS = {"method": "Add", "from_service": "frontend", "from_method": "Checkout", "to_service": "calc",
                 "to_method": "Add", "isn": "CalcService", "rpc_transit_tenant": "t\u00e9st",
                 "rpc_persist_env": "canary"}
@@ -202,7 +204,7 @@ def test_reader_reads_what_the_builder_writes():
 def test_kitex_request_decodes_with_its_routing_information(proto, engine):
     frame = decode_one(proto, REQUEST, "request", engine)
     assert frame["message_type"] == "Request" and frame["request_id"] == 7
-    assert frame["metadata"] == REQUEST_KEYS
+    assert frame["metadata"] == {**REQUEST_KEYS, **MARK}
     assert frame["operation_name"] == "Add"
 
 
@@ -218,10 +220,10 @@ def test_responses_oneway_acl_and_padding_between_blocks(proto, engine):
                       extra=b"\x00\x00\x00\x00\x00")  # Kitex skips padding bytes anywhere
     got = decode_one(proto, oneway, "request", engine)
     assert got["message_type"] == "Oneway" and got["request_id"] == (-3) & ((1 << 64) - 1)
-    assert got["metadata"] == {"method": "Log", "isn": "Log"}
+    assert got["metadata"] == {"method": "Log", "isn": "Log", **MARK}
     # A repeated key: the last value wins, as in Kitex's map.
     twice = ttheader(message("Add", CALL, 9), 9, strs=[("k", "1"), ("K", "x"), ("k", "2")])
-    assert decode_one(proto, twice, "request", engine)["metadata"] == {"method": "Add", "k": "2"}
+    assert decode_one(proto, twice, "request", engine)["metadata"] == {"method": "Add", "k": "2", **MARK}
 
 
 @pytest.mark.parametrize("header, reason", [
@@ -256,7 +258,7 @@ def test_mutation_appends_string_info_and_keeps_everything_else(proto, native, e
     # Appended as one block: the case of the existing key kept, the last value wins.
     assert after["strs"] == before["strs"] + [("RPC_PERSIST_Env", "prod"), ("x-added", "by-codecgen")]
     assert decode_one(proto, out, "request", engine)["metadata"] == {
-        **REQUEST_KEYS, "rpc_persist_env": "prod", "x-added": "by-codecgen"}
+        **REQUEST_KEYS, "rpc_persist_env": "prod", "x-added": "by-codecgen", **MARK}
     # Nothing to change: the frame is left as it is.
     assert _encode(proto, native, engine, REQUEST, {"isn": "CalcService", "x-envoy-peer-metadata": "x"}) == REQUEST
 

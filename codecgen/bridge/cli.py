@@ -3,6 +3,7 @@
     bridge run --source URL... --protocol SPEC... [--namespace NS] [--kubeconfig F]
     bridge once --source URL... --protocol SPEC... -o DIR
     bridge manifests --image IMG --source URL... --protocol SPEC... [-o DIR]
+    bridge register zookeeper://HOST:PORT[/root] --url PROVIDER_URL [--persistent]
 
 Per-source options ride in the URL fragment: ``consul://127.0.0.1:8500#as=meshrpc&namespace=prod``
 (see :mod:`codecgen.bridge.config`).
@@ -36,7 +37,7 @@ def _positive(text: str) -> float:
 
 
 def add_arguments(p) -> None:
-    sub = p.add_subparsers(dest="bridge_command", metavar="{run,once,manifests}", parser_class=type(p))
+    sub = p.add_subparsers(dest="bridge_command", metavar="{run,once,manifests,register}", parser_class=type(p))
     sub.required = True
     run = sub.add_parser("run", help="keep ServiceEntries in sync with the registries")
     _common(run)
@@ -60,6 +61,11 @@ def add_arguments(p) -> None:
     man.add_argument("--bridge-namespace", default="codecgen-bridge", help="where the bridge itself runs")
     man.add_argument("--replicas", type=int, default=2)
     man.add_argument("-o", "--output", help="output folder (default: print to stdout)")
+    reg = sub.add_parser("register", help="register a provider in ZooKeeper as Dubbo does (demos, the e2e)")
+    reg.add_argument("registry", metavar="REGISTRY", help="zookeeper://HOST:PORT[/root] (root default /dubbo)")
+    reg.add_argument("--url", required=True, help="the provider URL, e.g. dubbo://10.0.0.7:20880/org.demo.Greeter?side=provider")
+    reg.add_argument("--persistent", action="store_true",
+                     help="a persistent node, then exit (default: ephemeral, held until SIGTERM)")
 
 
 def _settings(args, **extra):
@@ -90,6 +96,15 @@ def main(args) -> int:
 
         for path in write_tree(args.output, once(_settings(args))):
             print(path)
+        return 0
+    if args.bridge_command == "register":
+        from codecgen.bridge.register import register
+
+        done = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: done.set())
+        register(args.registry, args.url, persistent=args.persistent, stop=done,
+                 log=lambda line: print(line, flush=True))
         return 0
     if args.bridge_command == "manifests":
         from codecgen.bridge.manifests import manifests

@@ -43,7 +43,7 @@ def manifests(settings: Settings, source_args: Sequence[str], protocol_args: Seq
         args += ["--protocol", p]
     probe = {"httpGet": {"path": "/healthz", "port": PORT}, "periodSeconds": 10}
     container = {
-        "name": "bridge", "image": image, "command": ["codecgen"], "args": args,
+        "name": "bridge", "image": image, "imagePullPolicy": "IfNotPresent", "command": ["codecgen"], "args": args,
         "ports": [{"name": "http-metrics", "containerPort": PORT}],
         "livenessProbe": probe,
         "readinessProbe": {**probe, "httpGet": {"path": "/readyz", "port": PORT}},

@@ -17,10 +17,13 @@ image build`` (the codec linked in) and checks it where it is used: in a mesh.
    with the proxy image and Aeraki's bootstrap as sidecar;
 5. the checks: ``codecgen probe`` in the client pod, through the client's sidecar to the
    service: routing both ways, the mutation at v1, the codec's error reply for an unrouted
-   request, the heartbeat. On failure the pods' logs and the sidecars' are printed.
+   request, the heartbeat. On failure the pods' logs and the sidecars' are printed;
+6. with ``--bridge`` (``bridge.py``): ZooKeeper in the cluster, two providers registering
+   themselves in it as Dubbo does, ``codecgen bridge`` (its own manifests) writing the
+   ServiceEntry, and the same checks to the entry's host.
 
 Pins (kind, node image, istioctl, Aeraki, Python image) are ``e2e:`` in
-``envoy_build/targets.yaml``, read by ``codecgen.pins.get_e2e``.
+``codecgen/targets.yaml``, read by ``codecgen.pins.get_e2e``.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class Plan:
     values: tuple
     unrouted: str
     mutation: dict
+    spec_path: str = ""       # the spec file here (the bridge scenario's ConfigMap holds it)
     namespace: str = NAMESPACE
     port: int = PORT
 
@@ -84,9 +88,9 @@ class Plan:
     def spec_in_image(self) -> str:
         return f"{SPECS_DIR}/{self.spec_file}"
 
-    def probe_argv(self) -> list[str]:
-        """The client's check, as run in its pod."""
-        argv = ["codecgen", "probe", self.spec_in_image, "--to", f"{self.host}:{self.port}",
+    def probe_argv(self, host: Optional[str] = None) -> list[str]:
+        """The client's check, as run in its pod, to the Service's host (or ``host``)."""
+        argv = ["codecgen", "probe", self.spec_in_image, "--to", f"{host or self.host}:{self.port}",
                 "--key", self.key, "--values", *self.values]
         for k, v in sorted(self.mutation.items()):
             argv += ["--mutation", f"{k}={v}"]
@@ -94,15 +98,16 @@ class Plan:
 
 
 def make_plan(spec: str, proxy_image: str, sample_image: Optional[str] = None,
-              key: Optional[str] = None, values: Optional[tuple] = None) -> Plan:
+              key: Optional[str] = None, values: Optional[tuple] = None,
+              target: Optional[str] = None) -> Plan:
     from codecgen.frontend import load
     from codecgen.sample import probe_plan
 
-    proto = load(spec)
+    proto = load(spec, target=target)
     if not proxy_image or any(c.isspace() for c in proxy_image):
         raise UserError(f"--image {proxy_image!r}: an image reference (name:tag) is required")
     probe = probe_plan(proto, key, values)
-    return Plan(proto=proto, spec_file=Path(spec).name, proxy_image=proxy_image,
+    return Plan(proto=proto, spec_file=Path(spec).name, spec_path=str(spec), proxy_image=proxy_image,
                 sample_image=sample_image or f"codecgen-e2e/sample-{proto.name}:latest",
                 key=probe.key, values=probe.values, unrouted=probe.unrouted, mutation=probe.mutation)
 
@@ -117,7 +122,8 @@ def manifests(plan: Plan) -> dict[str, str]:
             out[name] = backend[FROM_BACKEND[name]]
         else:
             out[name] = env.get_template(template).render(
-                plan=plan, subsets=SUBSETS, client=CLIENT, bootstrap=BOOTSTRAP_CONFIGMAP).rstrip("\n") + "\n"
+                plan=plan, subsets=SUBSETS, client=CLIENT, bootstrap=BOOTSTRAP_CONFIGMAP,
+                mark=(ir.CODEC_ID_KEY, plan.proto.codec_name)).rstrip("\n") + "\n"
     return out
 
 

@@ -4,6 +4,8 @@
     e2e manifests SPEC --image IMG [-o DIR]         the Kubernetes manifests only
     e2e context SPEC... [-o DIR] [--target T]       the sample app image's build context only
     e2e run SPEC --image IMG [--target T] [--keep]  preflight, sample image, cluster, checks
+    e2e run ... --bridge                            also: ZooKeeper, providers, codecgen bridge, checks
+                                                    through the ServiceEntry the bridge writes
     e2e down                                        delete the kind cluster
 
 Exit codes: 0 ok, 1 a check or a cluster step failed, 2 usage or preflight.
@@ -14,6 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+from codecgen.ir import CODEC_ID_KEY as MARK_KEY
 
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -45,13 +49,23 @@ def preflight_main(args) -> int:
     return EXIT_OK
 
 
+def _files(plan, args) -> tuple[dict, dict]:
+    """(the base run's manifests, the bridge scenario's: empty without --bridge)."""
+    from codecgen.e2e import bridge, manifests
+
+    extra = bridge.manifests(plan, _pins(args.target)[1]) if args.bridge else {}
+    return manifests(plan), extra
+
+
 def manifests_main(args) -> int:
-    from codecgen.e2e import make_plan, manifests
+    from codecgen.e2e import make_plan
     from codecgen.output import write_tree
 
-    plan = make_plan(args.spec, args.image, args.sample_image, args.key, args.values)
+    plan = make_plan(args.spec, args.image, args.sample_image, args.key, args.values,
+                     getattr(args, "target", None))
+    base, extra = _files(plan, args)
     out = Path(args.output or f"out/e2e/{plan.proto.name}/manifests")
-    for path in write_tree(out, manifests(plan)):
+    for path in write_tree(out, {**base, **extra}):
         print(path)
     return EXIT_OK
 
@@ -66,7 +80,7 @@ def context_main(args) -> int:
 
 
 def run_main(args) -> int:
-    from codecgen.e2e import CLUSTER, make_plan, manifests
+    from codecgen.e2e import CLUSTER, bridge, make_plan
     from codecgen.e2e import sample_image
     from codecgen.e2e.cluster import Cluster
     from codecgen.e2e.preflight import preflight
@@ -74,14 +88,15 @@ def run_main(args) -> int:
     from codecgen.output import write_tree
 
     target, pins = _pins(args.target)
-    plan = make_plan(args.spec, args.image, args.sample_image, args.key, args.values)
+    plan = make_plan(args.spec, args.image, args.sample_image, args.key, args.values,
+                     getattr(args, "target", None))
     problems, notes = preflight(target, pins, args.image, args.docker_host)
     _print_preflight(problems, notes)
     if problems:
         return EXIT_USAGE
     work = Path(args.work_dir or f"out/e2e/{plan.proto.name}")
-    files = manifests(plan)
-    write_tree(work / "manifests", files)
+    files, bridge_files = _files(plan, args)
+    write_tree(work / "manifests", {**files, **bridge_files})
     print(f"e2e: manifests in {work / 'manifests'}")
     log = lambda line: print(line, flush=True)  # noqa: E731
     if args.no_sample_build:
@@ -100,12 +115,21 @@ def run_main(args) -> int:
         cluster.install_aeraki()
         cluster.deploy(plan, files)
         print(cluster.probe(plan), end="")
-        print(f"e2e: {plan.proto.name}: every check passed in the mesh (cluster {cluster.name})")
+        print(f"e2e: {plan.proto.name}: every check passed in the mesh (cluster {cluster.name}); the "
+              f"MetaRouter's routes match {MARK_KEY}={plan.proto.codec_name}, which only codecgen's "
+              f"codec publishes: the sidecars ran it")
+        if args.bridge:
+            host = bridge.entry_host(plan)
+            cluster.deploy_bridge(plan, bridge_files)
+            cluster.wait_for_entry(plan, host)
+            print(cluster.probe(plan, host), end="")
+            print(f"e2e: {plan.proto.name}: every check passed through {host}, the ServiceEntry codecgen "
+                  f"bridge wrote from ZooKeeper")
     except StepFailed as exc:
         failed = True
         print(f"codecgen e2e: {exc}", file=sys.stderr)
         try:
-            print(cluster.diagnostics(plan), file=sys.stderr)
+            print(cluster.diagnostics(plan, with_bridge=args.bridge), file=sys.stderr)
         except StepFailed:
             pass
     finally:
@@ -135,7 +159,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     sub.required = True
 
     def target(p):
-        p.add_argument("--target", default=None, help="build target in envoy_build/targets.yaml "
+        p.add_argument("--target", default=None, help="build target in codecgen/targets.yaml "
                                                        "(default: its default)")
 
     def docker(p):
@@ -151,6 +175,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         p.add_argument("--values", nargs=2, default=None, metavar=("V1", "V2"),
                        help="values routed to v1 and v2 (default 1 2)")
 
+    def bridge(p):
+        p.add_argument("--bridge", action="store_true",
+                       help="the bridge scenario too: ZooKeeper, self-registering providers, codecgen bridge, "
+                            "and the checks through the ServiceEntry it writes")
+
     p = sub.add_parser("preflight", help="what the run needs, one line per missing thing (exit 2)")
     p.add_argument("--image", required=True, help="the MetaProtocol proxy image the run will use")
     target(p)
@@ -159,6 +188,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     p = sub.add_parser("manifests", help="write the Kubernetes manifests only")
     plan(p)
+    target(p)
+    bridge(p)
     p.add_argument("-o", "--output", default=None, help="folder (default out/e2e/<name>/manifests)")
     p.set_defaults(func=manifests_main)
 
@@ -171,6 +202,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="preflight, sample image, kind + Istio + Aeraki, deploy, check")
     plan(p)
     target(p)
+    bridge(p)
     docker(p)
     p.add_argument("--cluster", default=CLUSTER, help=f"kind cluster name (default {CLUSTER}; reused if it exists)")
     p.add_argument("--keep", action="store_true", help="leave the cluster running")

@@ -9,6 +9,7 @@ the internet (node, Istio and Aeraki images), which the dev machines do not have
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import string
@@ -16,9 +17,10 @@ import tarfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Optional
 
 from codecgen.e2e import BOOTSTRAP_CONFIGMAP, CLIENT, CLUSTER, SUBSETS, Plan, istio_operator, kind_config
+from codecgen.e2e import bridge
 from codecgen.e2e.preflight import istioctl_version
 from codecgen.e2e.tools import StepFailed, Tools
 from codecgen.pins import E2EPins, Target
@@ -191,24 +193,67 @@ class Cluster:
                                  f"{AERAKI_NAMESPACE} logs deploy/aeraki)")
             time.sleep(2)
 
-    def probe(self, plan: Plan) -> str:
+    def probe(self, plan: Plan, host: Optional[str] = None) -> str:
+        """The checks from the client pod, to the Service's host (or ``host``)."""
         proc = self.kubectl("-n", plan.namespace, "exec", f"deploy/{CLIENT}", "-c", "client", "--",
-                            *plan.probe_argv(), check=False, timeout=120)
+                            *plan.probe_argv(host), check=False, timeout=120)
         if proc.returncode != 0:
             last = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
-            raise StepFailed(f"codecgen probe in the client pod failed (exit {proc.returncode}): {last}")
+            raise StepFailed(f"codecgen probe {'to ' + host + ' ' if host else ''}in the client pod failed "
+                             f"(exit {proc.returncode}): {last}")
         return proc.stdout
 
-    def diagnostics(self, plan: Plan) -> str:
-        """Pods, the servers' logs and every sidecar's, for a failed run."""
+    # ------------------------------------------------------------------ the bridge scenario
+
+    def deploy_bridge(self, plan: Plan, files: dict[str, str]) -> None:
+        """ZooKeeper (awaited first: the providers register when they start), then the
+        self-registering providers, the bridge and the entry's routes."""
+        (zk_namespace, zk), *rest = bridge.deployments(plan)
+        first, *others = sorted(files)  # 70-zookeeper.yaml
+        self.kubectl("apply", "-f", "-", input=files[first])
+        self.kubectl("-n", zk_namespace, "rollout", "status", f"deploy/{zk}", "--timeout=300s", timeout=330)
+        for name in others:
+            self.kubectl("apply", "-f", "-", input=files[name])
+        for namespace, deploy in rest:
+            self.kubectl("-n", namespace, "rollout", "status", f"deploy/{deploy}", "--timeout=300s", timeout=330)
+
+    def wait_for_entry(self, plan: Plan, host: str, timeout: float = 180) -> None:
+        """Until the bridge's ServiceEntry for ``host`` lists every provider."""
+        deadline = time.monotonic() + timeout
+        while True:
+            proc = self.kubectl("-n", plan.namespace, "get", "serviceentry", "-l", bridge.selector(), "-o", "json",
+                                check=False, quiet=True)
+            try:
+                items = json.loads(proc.stdout).get("items", []) if proc.returncode == 0 else []
+            except ValueError:
+                items = []
+            missing = bridge.entry_ready(items, host, len(SUBSETS))
+            if missing is None:
+                self.tools.log(f"e2e: ServiceEntry for {host} written by the bridge, {len(SUBSETS)} endpoints")
+                return
+            if time.monotonic() > deadline:
+                raise StepFailed(f"the bridge wrote no complete ServiceEntry within {timeout:g}s: {missing} "
+                                 f"(kubectl -n {bridge.BRIDGE_NAMESPACE} logs deploy/{bridge.BRIDGE_DEPLOYMENT})")
+            time.sleep(2)
+
+    def diagnostics(self, plan: Plan, with_bridge: bool = False) -> str:
+        """Pods, the servers' logs and every sidecar's (and the bridge scenario's), for a failed run."""
         out = []
-        for argv in (["-n", plan.namespace, "get", "pods", "-o", "wide"],
-                     ["-n", AERAKI_NAMESPACE, "logs", "deploy/aeraki", "--tail=50"]):
+        argvs = [["-n", plan.namespace, "get", "pods", "-o", "wide"],
+                 ["-n", AERAKI_NAMESPACE, "logs", "deploy/aeraki", "--tail=50"]]
+        containers = [(plan.namespace, f"{plan.service}-{s}", c) for s in SUBSETS for c in ("server", "istio-proxy")]
+        containers += [(plan.namespace, CLIENT, c) for c in ("client", "istio-proxy")]
+        if with_bridge:
+            argvs.append(["-n", plan.namespace, "get", "serviceentry", "-l", bridge.selector(), "-o", "yaml"])
+            containers += [(plan.namespace, bridge.ZOOKEEPER, "zookeeper")]
+            containers += [(plan.namespace, f"{plan.service}-provider-{s}", c) for s in SUBSETS
+                           for c in ("server", "register", "istio-proxy")]
+            containers += [(bridge.BRIDGE_NAMESPACE, bridge.BRIDGE_DEPLOYMENT, "bridge")]
+        for argv in argvs:
             out.append(self.kubectl(*argv, check=False, quiet=True).stdout)
-        for deploy in [f"{plan.service}-{s}" for s in SUBSETS] + [CLIENT]:
-            for container in ("server" if deploy != CLIENT else "client", "istio-proxy"):
-                proc = self.kubectl("-n", plan.namespace, "logs", f"deploy/{deploy}", "-c", container,
-                                    "--tail=50", check=False, quiet=True)
-                out.append(f"--- {deploy}/{container}\n{proc.stdout or proc.stderr}")
+        for namespace, deploy, container in containers:
+            proc = self.kubectl("-n", namespace, "logs", f"deploy/{deploy}", "-c", container,
+                                "--tail=50", check=False, quiet=True)
+            out.append(f"--- {deploy}/{container}\n{proc.stdout or proc.stderr}")
         return "\n".join(out)
 

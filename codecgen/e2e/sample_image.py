@@ -1,7 +1,8 @@
 """The sample app image of the e2e suite: its build context and its build.
 
 The context is ``Dockerfile`` (``Dockerfile.j2``), ``wheels/`` (codecgen, built from this
-checkout with ``pip wheel``, so the image runs exactly this code) and ``specs/`` (the specs
+checkout with ``pip wheel``, so the image runs exactly this code, and ``requirements.txt``
+installing it with the ``bridge`` extra) and ``specs/`` (the specs
 the pods serve and probe). It is written atomically and built through the docker SDK like
 the proxy image (``codecgen.image.build``).
 """
@@ -44,6 +45,7 @@ def write_context(out: Path, pins: E2EPins, specs: Sequence[str]) -> list[Path]:
     with tempfile.TemporaryDirectory() as tmp:
         wheel = build_wheel(Path(tmp))
         files[f"wheels/{wheel.name}"] = wheel.read_bytes()
+        files["wheels/requirements.txt"] = f"/tmp/wheels/{wheel.name}[bridge]\n"  # the Dockerfile's COPY target
     return write_tree(out, files)
 
 

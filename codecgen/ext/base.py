@@ -31,7 +31,7 @@ read by the frontend and checked, see ``codecgen.frontend.extension``):
                     the same library in one Envoy binary without clashing symbols. The
                     generated codec includes every ``.h`` in the listed order.
 ``PARAMS``          names of integer parameters the spec passes as keywords (expressions
-                    over earlier fields), e.g. ``("request", "event", "status")``.
+                    over earlier fields, or ``DIRECTION``), e.g. ``("request", "event")``.
 ``OUTPUTS``         ``{name: "int" | "text"}``: values the extension reads out of the field.
                     Roles address them as ``<field>.<name>`` (``this.body.exception`` in a
                     condition, ``"{body.interface}/{body.method}"`` as operation name,

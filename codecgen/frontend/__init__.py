@@ -19,6 +19,7 @@ from pathlib import Path as FsPath
 from typing import Optional
 
 from codecgen import ir, naming
+from codecgen.builtins import check_builtin
 from codecgen.errors import SpecError, UserError
 from codecgen.frontend.lower import Lowerer
 from codecgen.frontend.roles import lower_roles
@@ -52,12 +53,14 @@ def load_spec(path: str | FsPath) -> Protocol:
     return protocol
 
 
-def lower(protocol: Protocol, spec_file: str = "") -> ir.ProtocolIR:
-    """Validate a ``Protocol`` and lower it to the IR."""
+def lower(protocol: Protocol, spec_file: str = "", target: Optional[str] = None) -> ir.ProtocolIR:
+    """Validate a ``Protocol`` and lower it to the IR; built-in codec names are those of
+    ``target`` (the pins' default target when None)."""
     name = protocol.name
     problem = naming.check_token(name)
     if problem:
         raise SpecError(str(name), "name", problem)
+    replaces = check_builtin(name, protocol.replaces_builtin, target)
     if not isinstance(protocol.max_frame_size, int) or not 16 <= protocol.max_frame_size <= (1 << 31) - 1:
         raise SpecError(name, "max_frame_size", "must be an integer between 16 and 2^31-1")
     if isinstance(protocol.max_array_count, bool) or not isinstance(protocol.max_array_count, int) \
@@ -81,8 +84,9 @@ def lower(protocol: Protocol, spec_file: str = "") -> ir.ProtocolIR:
         min_frame_size=min_size,
         spec_file=spec_file,
         doc=(protocol.doc or "").strip(),
+        replaces_builtin=replaces,
     )
 
 
-def load(path: str | FsPath) -> ir.ProtocolIR:
-    return lower(load_spec(path), spec_file=str(path))
+def load(path: str | FsPath, target: Optional[str] = None) -> ir.ProtocolIR:
+    return lower(load_spec(path), spec_file=str(path), target=target)

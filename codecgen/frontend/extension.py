@@ -67,8 +67,8 @@ def lower_extension(lowerer, con, path: ir.Path, ctx: ir.Path) -> ir.Extension:
         if not isinstance(name, str) or not OUTPUT_RE.match(name):
             raise fail(f"parameter {name!r} must be a lower-case identifier")
         expr = lowerer.expr(con.params[name], path, ctx, what=f"parameter {name}")
-        if not isinstance(expr, ir.Ref) or expr.path == ir.DIRECTION_PATH:
-            raise fail(f"parameter {name} must be an earlier integer field (this.<field>)")
+        if not isinstance(expr, ir.Ref):
+            raise fail(f"parameter {name} must be an earlier integer field (this.<field>) or DIRECTION")
         target = scope.defined.get(expr.path)
         if isinstance(target, ir.VarInt) or (isinstance(target, ir.Int) and target.type.width == 8
                                               and not target.type.signed):

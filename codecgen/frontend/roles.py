@@ -115,7 +115,10 @@ class _Roles:
                 raise self.fail(where, "expected a field path or Key(...)")
             path = self.path(where, source.field, (*ir.SCALARS, ir.BitField, ir.Bytes, ir.ExtOutput),
                              "routing keys need an integer, enum, string or bytes field")
-            keys.append(ir.RoutingKey(key=key, path=path, render=self.render(where, path, source.render)))
+            if not isinstance(source.publish_empty, bool):
+                raise self.fail(where, "publish_empty must be True or False")
+            keys.append(ir.RoutingKey(key=key, path=path, render=self.render(where, path, source.render),
+                                      publish_empty=source.publish_empty))
         return tuple(keys)
 
     def check_key(self, where, key):

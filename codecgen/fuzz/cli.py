@@ -51,7 +51,7 @@ def add_parser(sub) -> None:
                         "corpus is replayed under ASan+UBSan when the run ends")
     p.add_argument("--keep-going", action="store_true",
                    help="keep fuzzing after a finding (default: stop at the first one)")
-    p.add_argument("--target", default=None, help="meta-protocol-proxy target (envoy_build/targets.yaml)")
+    p.add_argument("--target", default=None, help="meta-protocol-proxy target (codecgen/targets.yaml)")
     p.set_defaults(func=fuzz_main)
 
 

@@ -85,7 +85,7 @@ def _prepare(options) -> Setup:
         raise UserError("--max-len must be at least 16")
     if options.minimize_seconds < 0:
         raise UserError("--minimize-seconds must not be negative")
-    proto = load(options.spec)
+    proto = load(options.spec, target=options.target)
     module = pyb.load(proto)
     folder = codec_folder(proto, options.codec_dir, options.target)
     work = Path(options.work_dir)
@@ -164,7 +164,7 @@ def _lane_child(spec, codec_dir, target, sanitize, seed, seconds, corpus, queue,
     from codecgen.fuzz.differential import Differential
     from codecgen.engines.native import codec_folder
 
-    proto = load(spec)
+    proto = load(spec, target=target)
     module = pyb.load(proto)
     setup = Setup(spec, codec_dir, proto, module, codec_folder(proto, codec_dir, target),
                   Path("."), Path(corpus) if corpus else Path("."), Path("."))

@@ -53,6 +53,9 @@ class InProcess:
         self._binding.close()
 
 
+STARTUP_TIMEOUT = 60.0  # seconds a worker may take to start and load its library
+
+
 class Worker:
     """One long-lived worker process; restarted on the next call after a crash."""
 
@@ -74,7 +77,9 @@ class Worker:
             [sys.executable, "-m", "codecgen.hostmodel.worker", self._library, self._factory],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
         )
-        self._receive(self._stderr.tell())  # the "ready" handshake, or the load error
+        # The "ready" handshake, or the load error: starting Python and loading the library may take
+        # longer than a call is allowed on a loaded machine.
+        self._receive(self._stderr.tell(), timeout=max(self._timeout, STARTUP_TIMEOUT))
 
     def call(self, method: str, *args):
         if self._proc is None or self._proc.poll() is not None:
@@ -86,13 +91,14 @@ class Worker:
             self._crashed(mark, f"worker died before {method}")
         return self._receive(mark, method)
 
-    def _receive(self, mark: int, method: str = "startup"):
+    def _receive(self, mark: int, method: str = "startup", timeout: float | None = None):
         fd = self._proc.stdout.fileno()
-        ready, _, _ = select.select([fd], [], [], self._timeout)
+        timeout = self._timeout if timeout is None else timeout
+        ready, _, _ = select.select([fd], [], [], timeout)
         if not ready:
             self._proc.kill()
             self._proc.wait()
-            self._crashed(mark, f"{method} timed out after {self._timeout}s (endless loop?)")
+            self._crashed(mark, f"{method} timed out after {timeout}s (endless loop?)")
         try:
             message = read_message(fd)
         except EOFError:

@@ -4,7 +4,8 @@ One listener on 127.0.0.1 runs the ``meta_protocol_proxy`` network filter with
 the protocol's codec (``aeraki.meta_protocol.codec.<name>``) and a static route
 table: requests whose routing key equals ``values[0]`` go to cluster ``v1``
 (and get ``mutation`` as ``request_mutation``), those with ``values[1]`` go to
-``v2``.  Both clusters are single 127.0.0.1 endpoints.  Admin listens on
+``v2`` -- both only when codecgen's mark (``ir.CODEC_ID_KEY``) names the codec,
+which proves the generated codec decoded them.  Both clusters are single 127.0.0.1 endpoints.  Admin listens on
 127.0.0.1 too.  Nothing here listens or connects anywhere else.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Sequence, Tuple
 
 from codecgen.errors import UserError
+from codecgen.ir import CODEC_ID_KEY
 from codecgen.image.context import template_env
 from codecgen.naming import check_token, codec_name
 
@@ -68,7 +70,7 @@ def render_bootstrap(protocol: str, key: str, values: Sequence[str], ports: Boot
     ]
     clusters = [{"name": "v1", "port": ports.v1}, {"name": "v2", "port": ports.v2}]
     return template_env().get_template("bootstrap.yaml.j2").render(
-        protocol=protocol, codec_name=codec_name(protocol), key=key, routes=routes,
+        protocol=protocol, codec_name=codec_name(protocol), mark_key=CODEC_ID_KEY, key=key, routes=routes,
         clusters=clusters, listen_port=ports.listen, admin_port=ports.admin,
         stat_prefix=f"codecgen_{protocol}")
 

@@ -27,12 +27,13 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from codecgen.errors import UserError
 from codecgen.image import build as engine
 from codecgen.image.bootstrap import BootstrapPorts, render_bootstrap
 from codecgen.image.context import ENVOY_IN_IMAGE, render_dockerfile, write_context
+from codecgen.ir import CODEC_ID_KEY
 from codecgen.naming import codec_name
 from codecgen.pins import get_target
 
@@ -75,19 +76,27 @@ def _generate_in_process(spec: Path, out_dir: Path, target: str) -> None:
     from codecgen.output import write_tree
     from codecgen.pipeline import generate_files
 
-    write_tree(out_dir, generate_files(load(str(spec)), target=target))
+    write_tree(out_dir, generate_files(load(str(spec), target=target), target=target))
 
 
 def generate_codecs(specs: Sequence[str], codec_dirs: Sequence[str], work: Path,
-                    target: str) -> Dict[str, Path]:
-    """Protocol name -> codec folder, from spec files (generated) and NAME=DIR pairs."""
+                    target: str, replaces_builtin: Sequence[str] = ()) -> Tuple[Dict[str, Path], Set[str]]:
+    """Protocol name -> codec folder, from spec files (generated) and NAME=DIR pairs, and the
+    names whose codec replaces the built-in one: specs with ``replaces_builtin=True`` and the
+    ``--replaces-builtin`` names given for ``--codec-dir`` folders."""
+    from codecgen.frontend import load
+
     codecs: Dict[str, Path] = {}
+    replaces = set(replaces_builtin)
     for pair in codec_dirs:
         name, sep, folder = pair.partition("=")
         if not sep or not name or not folder:
             raise UserError(f"--codec-dir wants NAME=DIR, got {pair!r}")
         codecs[name] = Path(folder)
     for i, spec in enumerate(specs):
+        proto = load(spec, target=target)  # refuses an undeclared built-in name, as check does
+        if proto.replaces_builtin:
+            replaces.add(proto.name)
         out = work / f"gen{i}"
         _generate_in_process(Path(spec), out, target)
         root = out / "src" / "application_protocols"
@@ -100,7 +109,7 @@ def generate_codecs(specs: Sequence[str], codec_dirs: Sequence[str], work: Path,
             codecs[folder.name] = folder
     if not codecs:
         raise UserError("give at least one SPEC or --codec-dir NAME=DIR")
-    return codecs
+    return codecs, replaces
 
 
 def _default_context_dir(target: str) -> Path:
@@ -112,8 +121,11 @@ def _common(p: argparse.ArgumentParser, specs: bool = True) -> None:
         p.add_argument("specs", nargs="*", metavar="SPEC", help="protocol spec file(s)")
         p.add_argument("--codec-dir", action="append", default=[], metavar="NAME=DIR",
                        help="an already generated codec folder (repeatable)")
+        p.add_argument("--replaces-builtin", action="append", default=[], metavar="NAME",
+                       help="the --codec-dir codec NAME replaces meta-protocol-proxy's built-in codec "
+                            "of that name (a spec says so itself: replaces_builtin=True)")
     p.add_argument("--target", default=None,
-                   help="build target from envoy_build/targets.yaml (default: its default)")
+                   help="build target from codecgen/targets.yaml (default: its default)")
 
 
 def _docker_host(p: argparse.ArgumentParser) -> None:
@@ -127,8 +139,9 @@ def _docker_host(p: argparse.ArgumentParser) -> None:
 def _write(args: argparse.Namespace, out: Path) -> List[Path]:
     target = get_target(args.target).name
     with tempfile.TemporaryDirectory(prefix="codecgen-gen-") as tmp:
-        codecs = generate_codecs(args.specs, args.codec_dir, Path(tmp), target)
-        return write_context(codecs, out, target)
+        codecs, replaces = generate_codecs(args.specs, args.codec_dir, Path(tmp), target,
+                                           args.replaces_builtin)
+        return write_context(codecs, out, target, replaces)
 
 
 def context_main(args: argparse.Namespace) -> int:
@@ -230,7 +243,7 @@ def verify_main(args: argparse.Namespace) -> int:
         from codecgen.sample import probe_plan
 
         proto = _spec_protocol(args.spec)
-        plan = probe_plan(lower(proto, spec_file=args.spec), args.key, args.values)
+        plan = probe_plan(lower(proto, spec_file=args.spec, target=args.target), args.key, args.values)
         key, values, mutation = plan.key, plan.values, plan.mutation
         listen, v1, v2, admin = _free_ports(4)
         ports = BootstrapPorts(listen=listen, v1=v1, v2=v2, admin=admin)
@@ -253,7 +266,8 @@ def verify_main(args: argparse.Namespace) -> int:
                 print("verify: traffic checks skipped (--no-traffic)")
             else:
                 _traffic_check(Path(args.spec), listen, (v1, v2), key, tuple(values), mutation)
-                print("verify: routing by key and request_mutation OK")
+                print(f"verify: routing by key and request_mutation OK; the routes match {CODEC_ID_KEY}="
+                      f"{codec_name(proto.name)}, which only codecgen's codec publishes: the image runs it")
         finally:
             if not args.keep:
                 engine.remove_container(cid, args.docker_host)
@@ -308,6 +322,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--key", default=None, help="routing key (default: the spec's first)")
     p.add_argument("--values", nargs=2, default=None, metavar=("V1", "V2"),
                    help="key values routed to v1 and v2 (default 1 2)")
+    p.add_argument("--target", default=None, help="build target the image was built for "
+                   "(a target of the build pins, targets.yaml; default: its default)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for envoy")
     p.add_argument("--keep", action="store_true", help="leave the container running")
     p.add_argument("--no-traffic", action="store_true",

@@ -6,7 +6,9 @@ Layout of the context (every byte a function of the inputs: sorted, no timestamp
     .dockerignore           sends only the files below to the engine
     README.md               how to build it by hand
     patch_root_build.py     adds the codecs to the root envoy_cc_binary (runs in the builder)
-    codecs/<name>/...       each codec's generated files (BUILD, <name>_codec.proto, ...)
+    codecs/<name>/...       each codec's generated files (BUILD, <name>_codec.proto, ...); a
+                            codec replacing a built-in (replaces_builtin=True) is copied over
+                            the built-in's folder after that folder is removed
     .codecgen-context       marker: this folder may be replaced by the next run
 
 The folder is written into a temporary sibling and renamed into place, so a
@@ -19,10 +21,11 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Mapping, Union
+from typing import Collection, Dict, List, Mapping, Union
 
 import jinja2
 
+from codecgen.builtins import collision
 from codecgen.errors import UserError
 from codecgen.naming import check_token, cpp_files
 from codecgen.pins import Target, get_target
@@ -82,23 +85,35 @@ def codec_files(name: str, folder: Path) -> Dict[str, bytes]:
     return files
 
 
-def _check_names(names: List[str], t: Target) -> None:
+def _check_names(names: List[str], t: Target, replaces: Collection[str]) -> List[str]:
+    """The sorted names of the built-ins the image replaces; refuses any other collision."""
     if not names:
         raise ContextError("no codecs given: an image needs at least one")
     for name in names:
         why = check_token(name)
         if why:
             raise ContextError(why)
-        if name in t.builtin_codecs:
+        builtin = collision(name, t)
+        if builtin is not None and name not in replaces:
             raise ContextError(
                 f"codec {name}: meta-protocol-proxy {t.proxy_tag} already has a built-in codec "
-                f"of that name (built-ins: {', '.join(t.builtin_codecs)}); rename the protocol")
+                f"{builtin} (built-ins: {', '.join(t.builtin_codecs)}); rename the protocol, or set "
+                f"replaces_builtin=True in its spec (--replaces-builtin {name} for --codec-dir)")
+    for name in sorted(replaces):
+        if name not in names:
+            raise ContextError(f"--replaces-builtin {name}: no codec {name} is given")
+        if name not in t.builtin_codecs:
+            raise ContextError(f"codec {name} is marked as replacing a built-in, but meta-protocol-proxy "
+                               f"{t.proxy_tag} has no built-in codec {name} (built-ins: "
+                               f"{', '.join(t.builtin_codecs)})")
+    return sorted(replaces)
 
 
-def _render(names: List[str], t: Target, template: str) -> str:
+def _render(names: List[str], t: Target, template: str, replaces: List[str]) -> str:
     return template_env().get_template(template).render(
         t=t,
         codecs=names,
+        replaces=replaces,
         labels=[t.codec_config_label(n) for n in names],
         apt_packages=sorted(set(BASE_APT_PACKAGES) | set(t.builder_apt_packages)),
         user=BUILDER_USER,
@@ -107,20 +122,21 @@ def _render(names: List[str], t: Target, template: str) -> str:
     )
 
 
-def render_dockerfile(names: List[str], target: Union[str, Target, None] = None) -> str:
+def render_dockerfile(names: List[str], target: Union[str, Target, None] = None,
+                      replaces: Collection[str] = ()) -> str:
     """The Dockerfile alone (its FROM lines depend only on the target)."""
     t = _resolve_target(target)
     names = sorted(names)
-    _check_names(names, t)
-    return _render(names, t, "Dockerfile.j2")
+    return _render(names, t, "Dockerfile.j2", _check_names(names, t, replaces))
 
 
-def render_context(codecs: Mapping[str, Path],
-                   target: Union[str, Target, None] = None) -> Dict[str, bytes]:
-    """Every file of the context (relative posix path -> bytes).  Pure and deterministic."""
+def render_context(codecs: Mapping[str, Path], target: Union[str, Target, None] = None,
+                   replaces: Collection[str] = ()) -> Dict[str, bytes]:
+    """Every file of the context (relative posix path -> bytes).  Pure and deterministic.
+    ``replaces``: the codecs that take the place of the built-in codec of the same name."""
     t = _resolve_target(target)
     names = sorted(codecs)
-    _check_names(names, t)
+    replaced = _check_names(names, t, replaces)
     files: Dict[str, bytes] = {}
     for name in names:
         for rel, data in codec_files(name, Path(codecs[name])).items():
@@ -129,9 +145,10 @@ def render_context(codecs: Mapping[str, Path],
                           (".dockerignore", "dockerignore.j2"),
                           ("README.md", "README.md.j2"),
                           ("patch_root_build.py", "patch_root_build.py.j2")):
-        files[out] = _render(names, t, template).encode("utf-8")
+        files[out] = _render(names, t, template, replaced).encode("utf-8")
     files[MARKER] = (f"# written by codecgen; this folder is replaced on the next run\n"
-                     f"target={t.name}\ncodecs={','.join(names)}\n").encode("utf-8")
+                     f"target={t.name}\ncodecs={','.join(names)}\n"
+                     f"replaces-builtin={','.join(replaced)}\n").encode("utf-8")
     return dict(sorted(files.items()))
 
 
@@ -153,14 +170,16 @@ def _check_replaceable(out_dir: Path) -> None:
 
 
 def write_context(codecs: Mapping[str, Path], out_dir: Path,
-                  target: Union[str, Target, None] = None) -> List[Path]:
-    """Write the build context for ``codecs`` (protocol name -> codec folder) to ``out_dir``.
+                  target: Union[str, Target, None] = None,
+                  replaces: Collection[str] = ()) -> List[Path]:
+    """Write the build context for ``codecs`` (protocol name -> codec folder) to ``out_dir``;
+    ``replaces`` as in :func:`render_context`.
 
     Returns the written files (sorted).  ``out_dir`` is replaced as a whole; it must
     be absent, empty, or a previous codecgen context.
     """
     out_dir = Path(out_dir).absolute()
-    files = render_context(codecs, target)
+    files = render_context(codecs, target, replaces)
     _check_replaceable(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))

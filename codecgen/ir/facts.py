@@ -61,6 +61,16 @@ def static_size(node: ir.Node) -> Optional[int]:
                 return None
             total += size
         return total
+    if isinstance(node, ir.Switch):
+        # Every branch the same size: a direction Switch of equal-sized layouts, say.  Without a
+        # default an unmatched key parses nothing (construct's Pass), unless the key is the direction
+        # and both directions have a case.
+        sizes = [static_size(case) for _, case in node.cases]
+        if node.default is not None:
+            sizes.append(static_size(node.default))
+        elif not (node.key == ir.Ref(ir.DIRECTION_PATH) and {v for v, _ in node.cases} >= {0, 1}):
+            sizes.append(0)
+        return sizes[0] if sizes and None not in sizes and len(set(sizes)) == 1 else None
     if isinstance(node, ir.Array):
         if isinstance(node.count, ir.Lit):
             element = static_size(node.element)

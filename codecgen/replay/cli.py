@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
         description="Reassemble the TCP streams of a capture (out-of-order and retransmitted segments "
                     "are put in place), decode client->server bytes as requests and server->client bytes "
                     "as responses, print one JSON line per frame and a summary. Exit 1 at a frame that "
-                    "does not decode, 2 for bad input.")
+                    "does not decode or when no TCP stream matches, 2 for bad input.")
     p.add_argument("spec", help="the protocol spec")
     p.add_argument("pcap", help="a capture file (pcap or pcapng), e.g. from tcpdump -w")
     p.add_argument("--port", type=int, help="the server's TCP port: only streams on it are decoded, and the "
@@ -105,6 +105,10 @@ def replay(spec: str, pcap: str, port=None, engine: str = "python", codec_dir=No
     if summary.get("gaps"):
         print(f"codecgen: replay: warning: {summary['gaps']} direction(s) have a hole (segments missing from "
               "the capture); their decoding stops at the hole", file=sys.stderr)
+    if not streams:
+        where = f"on port {port}" if port is not None else "at all"
+        print(f"codecgen: replay: {pcap}: no TCP stream {where}: nothing decoded", file=sys.stderr)
+        return 1
     if first_error is not None:
         e = first_error[1]
         print(f"codecgen: replay: stream {e['stream']} {e['direction']} at byte {e['offset']}: {e['error']}",

@@ -41,11 +41,12 @@ class Sample:
         self.plain_body = self.proto.roles.body is not None and self.proto.roles.body not in self.extensions
 
     @classmethod
-    def load(cls, spec_path: str) -> "Sample":
+    def load(cls, spec_path: str, target: Optional[str] = None) -> "Sample":
+        """``target``: the build target whose built-in codec names count (the default one)."""
         from codecgen.frontend import load_spec, lower
 
         protocol: Protocol = load_spec(spec_path)
-        proto = lower(protocol, spec_file=spec_path)
+        proto = lower(protocol, spec_file=spec_path, target=target)
         response = {tuple(k.split(".")): v for k, v in dict(protocol.sample_response).items()}
         heartbeat = {tuple(k.split(".")): v for k, v in dict(protocol.sample_heartbeat).items()}
         request = {tuple(k.split(".")): v for k, v in dict(protocol.sample_request).items()}
@@ -71,6 +72,11 @@ class Sample:
         ext_outputs: dict = {path: {} for path in exts}  # extension field -> {output: value}
         header_on_ext = r.header_map is not None and r.header_map.array in exts
         for key, text in keys.items():
+            if key.lower() == ir.CODEC_ID_KEY:
+                # Sent on the wire, a built-in codec could publish it (Dubbo's publishes every
+                # attachment), and the probe's evidence would prove nothing.
+                raise UserError(f"--key {key}: codecgen's mark is published by the generated codec, "
+                                f"never sent by a client")
             if key in by_key and by_key[key].path[:-1] in exts:
                 ext_outputs[by_key[key].path[:-1]][by_key[key].path[-1]] = text.encode()
             elif key in by_key:
@@ -84,7 +90,7 @@ class Sample:
             else:
                 known = ", ".join(list(by_key) + list(fixed)) or "none"
                 raise UserError(f"--key {key}: not a routing key of {self.proto.name} (keys: {known})")
-        if r.request_id is not None and r.request_id[:-1] in exts:  # an output of the extension (Tars)
+        if r.request_id is not None and r.request_id[:-1] in exts:  # an extension's output (Tars, tRPC)
             ext_outputs[r.request_id[:-1]][r.request_id[-1]] = request_id
         elif r.request_id is not None:
             vals[r.request_id] = self._fit(r.request_id, request_id)
@@ -149,21 +155,86 @@ class Sample:
         body = BODY_PREFIX + json.dumps({
             "server": name,
             "request_id": md.request_id,
-            "keys": {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in md.strings.items()},
+            "keys": wire_keys(md),
         }, sort_keys=True).encode()
+        rid = self.proto.roles.request_id
+
+        def id_output(path) -> dict:  # the request id, when it is an output of this extension field
+            return {rid[-1]: md.request_id} if rid is not None and rid[:-1] == path else {}
+
+        container["@direction"] = 1
         if self.plain_body:
             _set(container, self.proto.roles.body, body)
+            for path, field in self.extensions.items():  # a response has its own layout (tRPC)
+                if any(expr.path == ir.DIRECTION_PATH for _, expr in field.node.params):
+                    _set(container, path, self._extension_value(container, field, id_output(path), []))
         else:
             # No plain body (none, or an extension field, as Dubbo's): the answer travels as a
             # header, and the extension fields become response values (their sample_value hook).
             answer = [(ANSWER_KEY.encode(), body[len(BODY_PREFIX):])]
             header_path = self.proto.roles.header_map.array if self.proto.roles.header_map else None
-            rid = self.proto.roles.request_id
             for path, field in self.extensions.items():
-                outputs = {rid[-1]: md.request_id} if rid is not None and rid[:-1] == path else {}
-                _set(container, path, self._extension_value(container, field, outputs,
+                _set(container, path, self._extension_value(container, field, id_output(path),
                                                             answer if path == header_path else []))
         return self.module.FRAME_COMPILED.build(container, _direction=1)
+
+
+def drive_problem(sample: Sample) -> Optional[str]:
+    """Why ``serve``/``call`` cannot drive this spec, in one line naming the role to set (None when
+    they can): the sample request must decode as a Request, the sample server's answer (the request
+    with ``sample_response`` applied) as a Response or Error, a ``sample_heartbeat`` request as a
+    Heartbeat. ``codecgen check`` refuses a spec with a problem."""
+    name = sample.proto.name
+    for role, values in (("sample_request", sample.request_values), ("sample_response", sample.response_values),
+                         ("sample_heartbeat", sample.heartbeat_values)):
+        for path in values or {}:
+            try:
+                sample._node(path)
+            except KeyError:
+                return f"{name}: {role}: {ir.dotted(path)} is not a field of the frame"
+    try:
+        request = sample.request({}, 1)
+        md = sample.module.Codec().decode(bytearray(request), "request")
+    except UserError as exc:  # already names the culprit (an extension without a sample value)
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - construct's build errors, a value of the wrong type
+        return (f"{name}: sample_request: the sample tools cannot build a valid request "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())})")
+    if md is None or md.message_type != "Request":
+        kind = "an incomplete frame" if md is None else md.message_type
+        return (f"{name}: sample_request: a sample request decodes as {kind}, not Request; set sample_request "
+                f"to the field values of a request")
+    try:
+        reply = sample.response(md.frame, md, "check")
+    except Exception as exc:  # noqa: BLE001 - construct's build errors, a value of the wrong type
+        return (f"{name}: sample_response: the sample server cannot build its answer "
+                f"({type(exc).__name__}: {' '.join(str(exc).split())})")
+    try:
+        answer = sample.module.Codec().decode(bytearray(reply), "response")
+    except sample.module.ProtocolError as exc:
+        what = "is missing" if not sample.response_values else "does not make a request a response"
+        return (f"{name}: sample_response {what}: the sample server's answer is not a valid response ({exc}); "
+                f"set it to the field values that make a request a response")
+    if answer is None or answer.message_type not in ("Response", "Error"):
+        kind = "an incomplete frame" if answer is None else answer.message_type
+        return (f"{name}: sample_response: the sample server's answer decodes as {kind}; set sample_response "
+                f"to the field values that make a request a response")
+    if sample.heartbeat_values:
+        try:
+            beat = sample.module.Codec().decode(bytearray(sample.heartbeat(2)), "request")
+        except sample.module.ProtocolError as exc:
+            return f"{name}: sample_heartbeat: a sample heartbeat is not a valid request frame ({exc})"
+        if beat is None or beat.message_type != "Heartbeat":
+            return f"{name}: sample_heartbeat: a sample heartbeat does not decode as a Heartbeat"
+    return None
+
+
+def wire_keys(md) -> dict:
+    """The keys a request carried, as text: what its decode published, less the mark
+    (``ir.CODEC_ID_KEY``) that the server's own codec adds and the wire never carries."""
+    mark = ir.CODEC_ID_KEY.encode()
+    return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in md.strings.items()
+            if k != mark}
 
 
 def _set(container, path, value) -> None:
@@ -185,8 +256,8 @@ def body_report(sample: Sample, md) -> Optional[dict]:
     container = sample.module.Codec().parse(md.frame, 1)
     body = container
     for part in sample.proto.roles.body:
-        body = body[part]
-    if not bytes(body).startswith(BODY_PREFIX):
+        body = body.get(part) if body is not None else None
+    if body is None or not bytes(body).startswith(BODY_PREFIX):  # no body: Modbus' exception reply
         return None
     try:
         return json.loads(bytes(body)[len(BODY_PREFIX):])
@@ -256,12 +327,17 @@ class SampleServer:
                     if md is None:
                         break
                     self.requests += 1
-                    reply = self._answer(codec, md)
+                    try:
+                        reply = self._answer(codec, md)
+                    except Exception as exc:  # noqa: BLE001 - a connection thread reports, never dies
+                        self.log(f"{self.name}: closing a connection: cannot answer request "
+                                 f"{md.request_id}: {type(exc).__name__}: {exc}")
+                        return
                     if reply:
                         conn.sendall(reply)
 
     def _answer(self, codec, md) -> bytes:
-        keys = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in md.strings.items()}
+        keys = wire_keys(md)
         self.log(f"{self.name}: {md.message_type} {md.request_id} keys {json.dumps(keys, sort_keys=True)}")
         if md.message_type == "Heartbeat":
             return codec.heartbeat(md)

@@ -27,10 +27,21 @@ def _hostport(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def serve_main(args) -> int:
-    from codecgen.sample import Sample, SampleServer
+def _drivable(spec: str):
+    """The spec's Sample, refused in one line when serve/call cannot drive it (as `check` does)."""
+    from codecgen.sample import Sample, drive_problem
 
-    sample = Sample.load(args.spec)
+    sample = Sample.load(spec)
+    problem = drive_problem(sample)
+    if problem:
+        raise UserError(problem)
+    return sample
+
+
+def serve_main(args) -> int:
+    from codecgen.sample import SampleServer
+
+    sample = _drivable(args.spec)
     try:
         server = SampleServer(sample, args.port, args.name, host=args.host,
                               log=lambda line: print(line, flush=True))
@@ -51,11 +62,11 @@ def serve_main(args) -> int:
 
 
 def call_main(args) -> int:
-    from codecgen.sample import Sample, call
+    from codecgen.sample import call
 
     if args.count < 1:
         raise UserError("--count must be at least 1")
-    sample = Sample.load(args.spec)
+    sample = _drivable(args.spec)
     host, port = _hostport(args.to)
     for response in call(sample, host, port, _keys(args.key), count=args.count, timeout=args.timeout):
         print(json.dumps(response, sort_keys=False))
@@ -63,9 +74,9 @@ def call_main(args) -> int:
 
 
 def probe_main(args) -> int:
-    from codecgen.sample import CheckFailed, Sample, probe_plan, proxy_checks
+    from codecgen.sample import CheckFailed, probe_plan, proxy_checks
 
-    sample = Sample.load(args.spec)
+    sample = _drivable(args.spec)
     host, port = _hostport(args.to)
     plan = probe_plan(sample.proto, args.key, args.values)
     mutation = _keys(args.mutation) if args.mutation else plan.mutation
@@ -98,7 +109,13 @@ def add_parser(sub) -> None:
     p.set_defaults(func=call_main)
 
     p = sub.add_parser("probe", help="check a deployed proxy: routing by key, request mutation, "
-                                     "error reply, heartbeat (exit 1 when a check fails)")
+                                     "error reply, heartbeat (exit 1 when a check fails)",
+                       description="Check a deployed proxy: routing by key, request mutation, error reply, "
+                                   "heartbeat (exit 1 when a check fails). The routing proves which codec "
+                                   "the proxy runs when its routes also match x-codecgen-codec=<codec name> "
+                                   "(codecgen's mark, published only by the generated codec), as the e2e "
+                                   "MetaRouter and image verify's routes do; through routes without it, a "
+                                   "pass proves the routing, not the codec.")
     p.add_argument("spec")
     p.add_argument("--to", required=True, help="HOST:PORT of the proxy (or the mesh service)")
     p.add_argument("--key", default=None, help="routing key (default: the spec's first)")

@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
                                    "against the Python reference codec. Exit 0 only if they agree on all.")
     p.add_argument("spec", help="the protocol spec")
     p.add_argument("--codec-dir", help="a folder with <name>_codec.cc etc. (default: generate from the spec)")
-    p.add_argument("--target", default=None, help="meta-protocol-proxy target (envoy_build/targets.yaml)")
+    p.add_argument("--target", default=None, help="meta-protocol-proxy target (codecgen/targets.yaml)")
     p.add_argument("--cases", type=int, default=DEFAULT_CASES, help=f"number of cases (default {DEFAULT_CASES})")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--compiler", choices=("g++", "clang++"), default="g++")

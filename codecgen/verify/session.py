@@ -59,7 +59,7 @@ def verify(options: VerifyOptions) -> int:
 
     if options.cases < 1:
         raise UserError("--cases must be at least 1")
-    proto = load(options.spec)
+    proto = load(options.spec, target=options.target)
     module = pyb.load(proto)
     started = time.perf_counter()
     print(f"verify: building {proto.name} with {options.compiler} -std={options.std}"

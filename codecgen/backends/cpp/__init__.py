@@ -1,7 +1,7 @@
 """C++ backend: the six files of ``src/application_protocols/<name>/``.
 
 ``render(proto, target)`` returns ``{file name: text}``.  Target-dependent
-Bazel labels come from ``codecgen.pins`` (envoy_build/targets.yaml); the
+Bazel labels come from ``codecgen.pins`` (codecgen/targets.yaml); the
 generated C++ uses only the Metadata/Buffer subset stable across targets.
 """
 
@@ -73,6 +73,7 @@ def render(proto: ir.ProtocolIR, target: Optional[str] = None) -> dict[str, str]
         "enum_renderers": roles.enum_renderers,
         "reserved_keys": list(ir.RESERVED_KEYS),
         "reserved_prefix": ir.RESERVED_PREFIX,
+        "codec_id_key": ir.CODEC_ID_KEY,
     }
     pieces = " ".join(str(context[k]) for k in ("parse", "write", "to_metadata", "apply_mutation",
                                                  "heartbeat", "error_reply", "mutation_epilogue"))

@@ -130,6 +130,9 @@ class RoleEmitter:
             if output is not None and output[1].text:  # an empty text output is absent
                 empty = f"!{self.model.value(key.path)}.empty()"
                 present = f"{present} && {empty}" if present else empty
+            elif isinstance(self.model.nodes.get(key.path), ir.Bytes) and not key.publish_empty:
+                empty = f"!{self.model.value(key.path)}.empty()"  # an empty string publishes no key
+                present = f"({present}) && {empty}" if present else empty
             line = f'metadata.putString("{key.key}", {self.render(key.path, key.render)});'
             if present:
                 o(f"if ({present}) {{")

@@ -6,7 +6,10 @@ sum to 100, the Aeraki port-name rule).  ``validate_all(docs)`` also checks the
 documents against each other: the protocol in every ``tcp-metaprotocol-<p>-...``
 port is registered by an ApplicationProtocol in the same output (or built in),
 and a MetaRouter's subsets exist in a DestinationRule for its host.
-``validate_files({name: yaml_text})`` parses and does both.
+``validate_files({name: yaml_text})`` parses and does both.  Every entry point takes
+``target`` (a build target of the pins, the default one when None): an apiVersion the target's
+Istio / Aeraki does not serve, or a field its CRD lacks, is an error (``served_api_versions``
+and ``unserved_fields`` of the target in the build pins, targets.yaml).
 
 Errors are plain strings: ``<Kind> <name>: <field path>: <what is wrong>``.
 ``jsonschema`` is a dev dependency, imported on first use.
@@ -20,6 +23,7 @@ from importlib import resources
 from typing import Any, Iterable, Mapping, Optional
 
 from codecgen.errors import UserError
+from codecgen.pins import Target, get_target
 
 __all__ = ["validate", "validate_all", "validate_files", "port_name_problems",
            "BUILTIN_PROTOCOLS", "SCHEMAS"]
@@ -28,7 +32,8 @@ AERAKI = "metaprotocol.aeraki.io/v1alpha1"
 ISTIO_VERSIONS = ("networking.istio.io/v1alpha3", "networking.istio.io/v1beta1",
                   "networking.istio.io/v1")
 
-# (apiVersion, kind) -> schema file in schemas/
+# (apiVersion, kind) -> schema file in schemas/: every apiVersion any Istio serves the schema
+# for; which of them a target's control plane serves is in the pins.
 SCHEMAS: dict[tuple[str, str], str] = {
     (AERAKI, "ApplicationProtocol"): "applicationprotocol.schema.json",
     (AERAKI, "MetaRouter"): "metarouter.schema.json",
@@ -195,12 +200,44 @@ def _semantic(doc: Mapping, protocols: Optional[Iterable[str]]) -> list[str]:
 # --------------------------------------------------------------------------- entry points
 
 
-def validate(doc: Any, *, protocols: Optional[Iterable[str]] = None) -> list[str]:
+def _unserved(doc: Mapping, t: Target) -> list[str]:
+    """apiVersion and fields the target's control plane does not serve."""
+    kind, version = doc.get("kind"), doc.get("apiVersion")
+    out = []
+    served = t.api_versions(str(kind))
+    if served is not None and version not in served:
+        out.append(f"apiVersion: {version} is not served for {kind} by the control plane of target "
+                   f"{t.name} (Istio {t.istio_version}; served: {', '.join(served)})")
+    for path in t.fields_unserved(str(kind)):
+        for where in _present(doc, path.split(".")):
+            out.append(f"{where}: not in the {kind} CRD of Istio {t.istio_version} (target {t.name})")
+    return out
+
+
+def _present(node: Any, parts: list, where: str = "") -> list[str]:
+    """Where the dotted ``parts`` (``name[]`` for every item of a list) exist in ``node``."""
+    if not parts:
+        return [where]
+    part, rest = parts[0], parts[1:]
+    each = part.endswith("[]")
+    name = part[:-2] if each else part
+    if not isinstance(node, Mapping) or name not in node:
+        return []
+    here = f"{where}.{name}" if where else name
+    if not each:
+        return _present(node[name], rest, here)
+    items = node[name] if isinstance(node[name], list) else []
+    return [w for i, item in enumerate(items) for w in _present(item, rest, f"{here}[{i}]")]
+
+
+def validate(doc: Any, *, protocols: Optional[Iterable[str]] = None,
+             target: Optional[str] = None) -> list[str]:
     """Readable problems with one resource; empty when it is valid.
 
     ``protocols``: the registered protocol names to check MetaProtocol port names
     against (``validate_all`` passes the ApplicationProtocols of the output plus
-    Aeraki's built-ins); ``None`` checks only the port names' shape.
+    Aeraki's built-ins); ``None`` checks only the port names' shape.  ``target``: the build
+    target whose control plane must serve the resource (the pins' default when None).
     """
     if not isinstance(doc, Mapping):
         return [f"(document): expected a mapping, got {type(doc).__name__}"]
@@ -210,7 +247,7 @@ def validate(doc: Any, *, protocols: Optional[Iterable[str]] = None) -> list[str
     if schema_file is None:
         known = ", ".join(f"{v}/{k}" for v, k in sorted(SCHEMAS))
         return [f"{label}: no schema for apiVersion {key[0]!r} kind {key[1]!r} (known: {known})"]
-    problems = _schema_errors(doc, schema_file) + _semantic(doc, protocols)
+    problems = _schema_errors(doc, schema_file) + _unserved(doc, get_target(target)) + _semantic(doc, protocols)
     return [f"{label}: {p}" for p in problems]
 
 
@@ -221,7 +258,8 @@ def _fqdn(doc: Mapping) -> Optional[str]:
     return f"{meta['name']}.{meta.get('namespace') or 'default'}.svc.cluster.local"
 
 
-def validate_all(docs: Iterable[Any], names: Optional[Iterable[str]] = None) -> list[str]:
+def validate_all(docs: Iterable[Any], names: Optional[Iterable[str]] = None,
+                 target: Optional[str] = None) -> list[str]:
     """``validate`` every document, plus the checks across documents.
 
     ``names`` (parallel to ``docs``, e.g. file names) prefix each document's errors.
@@ -238,7 +276,7 @@ def validate_all(docs: Iterable[Any], names: Optional[Iterable[str]] = None) -> 
                 registered.add(proto)
     out = []
     for pre, d in pairs:
-        out.extend(pre + e for e in validate(d, protocols=registered))
+        out.extend(pre + e for e in validate(d, protocols=registered, target=target))
     # subsets a MetaRouter names must exist in a DestinationRule for the same host
     subsets: dict[str, set] = {}
     for d in docs:
@@ -279,7 +317,7 @@ def validate_all(docs: Iterable[Any], names: Optional[Iterable[str]] = None) -> 
     return out
 
 
-def validate_files(files: Mapping[str, str]) -> list[str]:
+def validate_files(files: Mapping[str, str], target: Optional[str] = None) -> list[str]:
     """Parse every YAML file (several documents allowed) and ``validate_all`` them."""
     import yaml
 
@@ -294,4 +332,4 @@ def validate_files(files: Mapping[str, str]) -> list[str]:
             out.append(f"{name}: no YAML document")
         docs.extend(parsed)
         where.extend([name] * len(parsed))
-    return out + validate_all(docs, names=where)
+    return out + validate_all(docs, names=where, target=target)

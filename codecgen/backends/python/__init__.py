@@ -142,6 +142,7 @@ def render(proto: ir.ProtocolIR) -> str:
         "drop_prefixes": repr(tuple(roles.drop_prefixes)),
         "reserved_keys": repr(tuple(k.encode() for k in ir.RESERVED_KEYS)),
         "reserved_prefix": repr(ir.RESERVED_PREFIX.encode()),
+        "codec_id": (repr(ir.CODEC_ID_KEY.encode()), repr(proto.codec_name.encode())),
         "construct_source": ConstructEmitter().struct(proto.frame, (), 0),
         "zigzag": any(isinstance(node, ir.ZigZag) for node in walk_nodes(proto.frame)),
         "walker": WalkerEmitter(proto).emit(),
@@ -150,7 +151,7 @@ def render(proto: ir.ProtocolIR) -> str:
         "request_id": repr(roles.request_id) if roles.request_id else "",
         "request_id_get": exprs.get(roles.request_id, "0") if roles.request_id else "",
         "routing_keys": [{"key": k.key, "path": repr(k.path), "getter": exprs.get(k.path, "None"),
-                          "render": k.render.value, "names": _names(k.path, proto)}
+                          "render": k.render.value, "names": _names(k.path, proto), "publish_empty": k.publish_empty}
                          for k in roles.routing_keys],
         "header_map": ({"array": repr(roles.header_map.array), "key": roles.header_map.key_field,
                         "value": roles.header_map.value_field,
