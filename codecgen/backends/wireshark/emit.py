@@ -261,8 +261,11 @@ class WalkerEmitter:
         kind = int_kind(t)
         index = self.fields.add(ir.dotted(f.path), f.name, kind, base="base.DEC" if not node.flags else "base.HEX",
                                 values=names)
+        at = f"tvb(b + c, {t.width})"
         if t.width in (1, 2, 3, 4, 8):
-            c(f"v[{key(f.path)}] = tvb(b + c, {t.width}){int_read(t)}")
+            at = c.tmp("x")  # one TvbRange for the value and the tree item
+            c(f"local {at} = tvb(b + c, {t.width})")
+            c(f"v[{key(f.path)}] = {at}{int_read(t)}")
         if t.width == 8 and not t.signed and f.path in self.referenced:
             c(f"if v[{key(f.path)}] > 9223372036854775807 then return nil, "
               f"\"{where}: value beyond 64-bit signed arithmetic\" end")
@@ -272,12 +275,13 @@ class WalkerEmitter:
         if node.flags and t.width <= 4:
             item = c.tmp("g")
             method = "add_le" if le else "add"
-            c(f"local {item} = {tree} and {tree}:{method}(F[{index}], tvb(b + c, {t.width}))")
+            c(f"local {item} = {tree} and {tree}:{method}(F[{index}], {at})")
             for name, mask in node.flags:
                 bit = self.fields.add(ir.dotted(f.path + (name,)), name, "bool", bits=t.width * 8, mask=mask)
-                c(f"if {item} then {item}:{method}(F[{bit}], tvb(b + c, {t.width})) end")
+                c(f"if {item} then {item}:{method}(F[{bit}], {at}) end")
         else:
-            self.add(tree, index, str(t.width), le=le)
+            method = "add_le" if le else "add"
+            c(f"if {tree} then {tree}:{method}(F[{index}], {at}) end")
         c(f"c = c + {t.width}")
 
     def visit_Bits(self, f: ir.Field, node: ir.Bits, lim: str, tree: str) -> None:
