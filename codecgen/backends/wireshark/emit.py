@@ -181,10 +181,11 @@ class WalkerEmitter:
           f"\" bytes, beyond the limit \" .. {lim} end")
         c(f"if c + {k} > n then return -(c + {k} - n) end")
 
-    def add(self, tree: str, index: int, size: str, le: bool = False, value: str = "") -> None:
+    def add(self, tree: str, index: int, size: str, le: bool = False, value: str = "", at: str = "") -> None:
+        """Add field ``index`` over the next ``size`` bytes (or the TvbRange ``at``) to ``tree``."""
         method = "add_le" if le else "add"
         extra = f", {value}" if value else ""
-        self.code(f"if {tree} then {tree}:{method}(F[{index}], tvb(b + c, {size}){extra}) end")
+        self.code(f"if {tree} then {tree}:{method}(F[{index}], {at or f'tvb(b + c, {size})'}{extra}) end")
 
     def sub(self, tree: str, label: str) -> str:
         """Open a text subtree (its length is set by ``close``); returns its Lua name."""
@@ -243,9 +244,12 @@ class WalkerEmitter:
     def where(self, f: ir.Field) -> str:
         return "frame." + ir.dotted(f.path)
 
-    def read_int(self, t: ir.IntType, lim: str, where: str, var: str) -> None:
+    def read_int(self, t: ir.IntType, lim: str, where: str, var: str) -> str:
+        """Read an integer into the Lua local ``var``; returns the local holding its TvbRange."""
         self.need(str(t.width), lim, where)
-        self.code(f"local {var} = tvb(b + c, {t.width}){int_read(t)}")
+        self.code(f"local {var}_at = tvb(b + c, {t.width})")
+        self.code(f"local {var} = {var}_at{int_read(t)}")
+        return f"{var}_at"
 
     # ------------------------------------------------------------------ visitors
 
@@ -369,10 +373,10 @@ class WalkerEmitter:
         c, where = self.code, self.where(f)
         with self.block():
             if node.prefix is not None:
-                self.read_int(node.prefix, lim, where, "size")
+                at = self.read_int(node.prefix, lim, where, "size")
                 idx = self.fields.add(ir.dotted(f.path) + ".length", f.name + " length", int_kind(node.prefix),
                                       base="base.DEC")
-                self.add(tree, idx, str(node.prefix.width), le=node.prefix.endian is ir.Endian.LITTLE)
+                self.add(tree, idx, str(node.prefix.width), le=node.prefix.endian is ir.Endian.LITTLE, at=at)
                 c(f"c = c + {node.prefix.width}")
             elif node.prefix_varint:
                 self.varint(10, lim, where)
@@ -453,10 +457,10 @@ class WalkerEmitter:
     def visit_Region(self, f: ir.Field, node: ir.Region, lim: str, tree: str) -> None:
         c, where = self.code, self.where(f)
         with self.block():
-            self.read_int(node.prefix, lim, where, "size")
+            at = self.read_int(node.prefix, lim, where, "size")
             idx = self.fields.add(ir.dotted(f.path) + ".length", f.name + " length", int_kind(node.prefix),
                                   base="base.DEC")
-            self.add(tree, idx, str(node.prefix.width), le=node.prefix.endian is ir.Endian.LITTLE)
+            self.add(tree, idx, str(node.prefix.width), le=node.prefix.endian is ir.Endian.LITTLE, at=at)
             c(f"c = c + {node.prefix.width}")
             if node.include_length:
                 c(f"size = size - {node.prefix.width}")
