@@ -185,10 +185,11 @@ class WalkerEmitter(NodeVisitor):
           f"\" bytes, beyond the limit \" .. {lim} end")
         c(f"if c + {k} > n then return -(c + {k} - n) end")
 
-    def add(self, tree: str, index: int, size: str, le: bool = False, value: str = "") -> None:
+    def add(self, tree: str, index: int, size: str, le: bool = False, value: str = "", at: str = "") -> None:
+        """Add field ``index`` over the next ``size`` bytes (or the TvbRange ``at``) to ``tree``."""
         method = "add_le" if le else "add"
         extra = f", {value}" if value else ""
-        self.code(f"if {tree} then {tree}:{method}(F[{index}], tvb(b + c, {size}){extra}) end")
+        self.code(f"if {tree} then {tree}:{method}(F[{index}], {at or f'tvb(b + c, {size})'}{extra}) end")
 
     def sub(self, tree: str, label: str) -> str:
         """Open a text subtree (its length is set by ``close``); returns its Lua name."""
@@ -247,9 +248,12 @@ class WalkerEmitter(NodeVisitor):
     def where(self, f: ir.Field) -> str:
         return "frame." + ir.dotted(f.path)
 
-    def read_int(self, t: ir.IntType, lim: str, where: str, var: str) -> None:
+    def read_int(self, t: ir.IntType, lim: str, where: str, var: str) -> str:
+        """Read an integer into the Lua local ``var``; returns the local holding its TvbRange."""
         self.need(str(t.width), lim, where)
-        self.code(f"local {var} = tvb(b + c, {t.width}){int_read(t)}")
+        self.code(f"local {var}_at = tvb(b + c, {t.width})")
+        self.code(f"local {var} = {var}_at{int_read(t)}")
+        return f"{var}_at"
 
     # ------------------------------------------------------------------ visitors
 
@@ -265,8 +269,11 @@ class WalkerEmitter(NodeVisitor):
         kind = int_kind(t)
         index = self.fields.add(ir.dotted(f.path), f.name, kind, base="base.DEC" if not node.flags else "base.HEX",
                                 values=names)
+        at = f"tvb(b + c, {t.width})"
         if t.width in (1, 2, 3, 4, 8):
-            c(f"v[{key(f.path)}] = tvb(b + c, {t.width}){int_read(t)}")
+            at = c.tmp("x")  # one TvbRange for the value and the tree item
+            c(f"local {at} = tvb(b + c, {t.width})")
+            c(f"v[{key(f.path)}] = {at}{int_read(t)}")
         if t.width == 8 and not t.signed and f.path in self.referenced:
             c(f"if v[{key(f.path)}] > 9223372036854775807 then return nil, "
               f"\"{where}: value beyond 64-bit signed arithmetic\" end")
@@ -276,12 +283,13 @@ class WalkerEmitter(NodeVisitor):
         if node.flags and t.width <= 4:
             item = c.tmp("g")
             method = "add_le" if le else "add"
-            c(f"local {item} = {tree} and {tree}:{method}(F[{index}], tvb(b + c, {t.width}))")
+            c(f"local {item} = {tree} and {tree}:{method}(F[{index}], {at})")
             for name, mask in node.flags:
                 bit = self.fields.add(ir.dotted(f.path + (name,)), name, "bool", bits=t.width * 8, mask=mask)
-                c(f"if {item} then {item}:{method}(F[{bit}], tvb(b + c, {t.width})) end")
+                c(f"if {item} then {item}:{method}(F[{bit}], {at}) end")
         else:
-            self.add(tree, index, str(t.width), le=le)
+            method = "add_le" if le else "add"
+            c(f"if {tree} then {tree}:{method}(F[{index}], {at}) end")
         c(f"c = c + {t.width}")
 
     def visit_Bits(self, node: ir.Bits, f: ir.Field, lim: str, tree: str) -> None:
@@ -378,10 +386,10 @@ class WalkerEmitter(NodeVisitor):
         c, where = self.code, self.where(f)
         with self.block():
             if node.prefix is not None:
-                self.read_int(node.prefix, lim, where, "size")
+                at = self.read_int(node.prefix, lim, where, "size")
                 idx = self.fields.add(ir.dotted(f.path) + ".length", f.name + " length", int_kind(node.prefix),
                                       base="base.DEC")
-                self.add(tree, idx, str(node.prefix.width), le=node.prefix.endian is ir.Endian.LITTLE)
+                self.add(tree, idx, str(node.prefix.width), le=node.prefix.endian is ir.Endian.LITTLE, at=at)
                 c(f"c = c + {node.prefix.width}")
             elif node.prefix_varint:
                 self.varint(10, lim, where)
@@ -462,10 +470,10 @@ class WalkerEmitter(NodeVisitor):
     def visit_Region(self, node: ir.Region, f: ir.Field, lim: str, tree: str) -> None:
         c, where = self.code, self.where(f)
         with self.block():
-            self.read_int(node.prefix, lim, where, "size")
+            at = self.read_int(node.prefix, lim, where, "size")
             idx = self.fields.add(ir.dotted(f.path) + ".length", f.name + " length", int_kind(node.prefix),
                                   base="base.DEC")
-            self.add(tree, idx, str(node.prefix.width), le=node.prefix.endian is ir.Endian.LITTLE)
+            self.add(tree, idx, str(node.prefix.width), le=node.prefix.endian is ir.Endian.LITTLE, at=at)
             c(f"c = c + {node.prefix.width}")
             if node.include_length:
                 c(f"size = size - {node.prefix.width}")
