@@ -21,6 +21,8 @@ import pytest
 
 from codecgen.backends import python as pyb
 from codecgen.frontend import load
+from codecgen.ir import CODEC_ID_KEY
+from codecgen.naming import codec_name
 from codecgen.ir import ErrorType
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -324,7 +326,7 @@ def test_tars_decode_and_mutation_do_not_copy_sbuffer():
         codec.reset_bytes_copied()
         result = codec.decode_stream(frame, [], "request")
         assert result.error is None and result.frames[0].strings == {"servant": TARS_SERVANT, "func": "upload",
-                                                                      "user": "alice"}
+                                                                      "user": "alice", CODEC_ID_KEY: codec_name("tars")}
         # The harness copies the frame in and out once each; the codec's own reads are small.
         assert codec.bytes_copied() < 2 * len(frame) + 4096, codec.bytes_copied()
         codec.reset_bytes_copied()
