@@ -9,7 +9,8 @@ or ``<name>_cg`` when Wireshark already has a protocol of that name (thrift, kaf
 mqtt...): the Lua tries the plain name first, so one script works beside any Wireshark's
 built-in dissectors. Every field is ``<proto>.<dotted path>``; a length prefix is
 ``<path>.length``; the roles are generated fields ``<proto>.request_id``, ``.message_type``,
-``.response_status``, ``.key.<routing key>``, ``.header_entry`` (header-map entries, ``key: value``),
+``.response_status``, ``.key.<routing key>`` (and ``.key.x-codecgen-codec`` on requests, the
+codecs' mark ``ir.CODEC_ID_KEY``), ``.header_entry`` (header-map entries, ``key: value``),
 ``.operation``, ``.response_in``, ``.request_in``, ``.time``. A refused frame carries the
 expert info ``<proto>.malformed`` (group Malformed) with the codec's reason.
 """
@@ -88,17 +89,21 @@ def render(proto: ir.ProtocolIR, port: int = DEFAULT_PORT) -> str:
             unavailable.append(rk.key)
         else:
             key_fields[rk.key] = fields.add("key." + rk.key, f"Routing key {rk.key}", "string")
+    generated["mark"] = fields.add("key." + ir.CODEC_ID_KEY, "codecgen's codec mark", "string")
     walker = WalkerEmitter(proto, fields, ranged_paths(proto)).emit()
-    roles = RolesEmitter(proto).emit(key_fields, generated["header"])
+    roles = RolesEmitter(proto).emit(key_fields, generated["header"], generated["mark"])
     found = magic(proto)
     note = ""
+    rid_known = r.request_id is not None and not from_extension(proto, r.request_id)
+    if r.request_id is not None and not rid_known:
+        unavailable.insert(0, "request id (shown as 0; responses paired in order)")
     if unavailable:
-        note = ("routing keys from extension outputs, not dissected here (codecgen decode shows them): "
+        note = ("roles from extension outputs, not dissected here (codecgen decode shows them): "
                 + ", ".join(unavailable))
     env = environment(__name__ + ".templates")
     return env.get_template("dissector.lua.j2").render(
         name=proto.name, suffix=SUFFIX, doc=(proto.doc or proto.name).strip().splitlines()[0],
         spec_file=proto.spec_file or "<in-memory spec>", fields=fields.decls, walker=walker,
-        roles=roles, g=generated, port=port, has_request_id=r.request_id is not None,
+        roles=roles, g=generated, port=port, has_request_id=rid_known,
         magic=(found[0], lua_str(found[1]), len(found[1])) if found else None,
         note=lua_str(note) if note else "", lua_str=lua_str) + "\n"

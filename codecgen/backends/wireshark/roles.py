@@ -4,7 +4,12 @@ header-map entries and the operation name.
 
 A role on an extension's output (a Hessian2 interface, a THeader info header) has no value in
 Lua: the extension's bytes are shown, not dissected. Such keys are listed in ``unavailable``
-and the dissector says so in the tree; a condition over an output reads 0.
+and the dissector says so in the tree; a condition over an output reads 0, and so does a
+request id that is an output (Baidu std, Tars, tRPC).
+
+Keys follow the codecs' rule: a key whose text is empty is not published unless the spec says
+``publish_empty``; every request also carries codecgen's mark ``ir.CODEC_ID_KEY`` = the codec
+name, which the generated codecs add (it is not on the wire).
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ class RolesEmitter:
             names = ", ".join(f"[\"{value}\"] = {lua_str(name)}" for name, value in enum)
             c(f"if {var} then {var} = ({{{names}}})[{var}] or {var} end")
 
-    def emit(self, key_fields: dict, header_field: int | None) -> str:
+    def emit(self, key_fields: dict, header_field: int | None, mark_field: int) -> str:
         """``roles(tvb, v, r, h, d)`` -> message type, request id (UInt64), error (bool),
         keys {{name, value, field index}...}, operation name (or nil)."""
         c, r = self.code, self.proto.roles
@@ -100,9 +105,12 @@ class RolesEmitter:
             c.depth += 1
             c("local s")
             self.render(rk.path, rk.render, "s")
-            c(f"if s then keys[#keys + 1] = {{{lua_str(rk.key)}, s, {key_fields[rk.key]}}} end")
+            present = "s" if rk.publish_empty else "s and s ~= \"\""  # empty: no key (the codecs' rule)
+            c(f"if {present} then keys[#keys + 1] = {{{lua_str(rk.key)}, s, {key_fields[rk.key]}}} end")
             c.depth -= 1
             c("end")
+        mark = f"{{{lua_str(ir.CODEC_ID_KEY)}, {lua_str(self.proto.codec_name)}, {mark_field}}}"
+        c(f"if d == 0 then keys[#keys + 1] = {mark} end  -- codecgen's mark, as every codec adds it")
         if self.operation_available():
             c("local op = \"\"")
             for part in r.operation_name:
