@@ -6,7 +6,8 @@ import logging
 import threading
 from typing import Callable, Optional
 
-from codecgen.bridge.model import Snapshot, SourceError
+from codecgen.bridge.model import Snapshot, Source, SourceError
+from codecgen.bridge.sources.httpclient import HttpClient
 
 log = logging.getLogger("codecgen.bridge.sources")
 
@@ -104,3 +105,40 @@ class Coalescer:
         self._wake.set()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+
+
+class PolledHttpSource(Source):
+    """A registry read over HTTP by full snapshots on an interval (Nacos v1, Polaris): the
+    subclass reads one snapshot in ``read()`` (raising :class:`SourceError`); this class keeps
+    the health, the poller and the HTTP client."""
+
+    def __init__(self, url: str, name: Optional[str], host: str, port: int, interval: float,
+                 timeout: float):
+        super().__init__(url, name)
+        self._interval = interval
+        self._http = HttpClient(host, port, timeout=timeout)
+        self._ok = False
+        self._poller: Optional[Poller] = None
+
+    def read(self) -> Snapshot:
+        raise NotImplementedError
+
+    def list(self) -> Snapshot:
+        try:
+            snapshot = self.read()
+        except SourceError:
+            self._ok = False
+            raise
+        self._ok = True
+        return snapshot
+
+    def watch(self, notify) -> None:
+        self._poller = Poller(self.name, self.list, self._interval, notify)
+
+    def healthy(self) -> bool:
+        return self._ok
+
+    def close(self) -> None:
+        if self._poller is not None:
+            self._poller.stop()
+        self._http.close()

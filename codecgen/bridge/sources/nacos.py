@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
-from codecgen.bridge.model import Instance, Service, Snapshot, Source, SourceError
+from codecgen.bridge.model import Instance, Service, Snapshot, SourceError
 from codecgen.bridge.sources import urlparts
-from codecgen.bridge.sources.changes import Poller
-from codecgen.bridge.sources.httpclient import HttpClient
+from codecgen.bridge.sources.changes import PolledHttpSource
 
 PAGE = 500
 SERVICES = "/nacos/v1/ns/service/list"
@@ -36,42 +35,22 @@ def from_url(url: str, name: Optional[str] = None) -> "NacosSource":
                        timeout=parts.seconds("timeout", 10.0))
 
 
-class NacosSource(Source):
+class NacosSource(PolledHttpSource):
     scheme = "nacos"
 
     def __init__(self, url: str, name: Optional[str], host: str, port: int, namespace: str,
                  groups: List[str], interval: float, timeout: float):
-        super().__init__(url, name)
+        super().__init__(url, name, host, port, interval, timeout)
         self.namespace = namespace
         self.groups = groups
-        self._interval = interval
-        self._http = HttpClient(host, port, timeout=timeout)
-        self._ok = False
-        self._poller: Optional[Poller] = None
 
-    def list(self) -> Snapshot:
-        try:
-            snapshot: Dict[str, Service] = {}
-            for group in self.groups:
-                for service in self._services(group):
-                    found = self._service(group, service)
-                    snapshot[found.key] = found
-        except SourceError:
-            self._ok = False
-            raise
-        self._ok = True
+    def read(self) -> Snapshot:
+        snapshot: Dict[str, Service] = {}
+        for group in self.groups:
+            for service in self._services(group):
+                found = self._service(group, service)
+                snapshot[found.key] = found
         return snapshot
-
-    def watch(self, notify) -> None:
-        self._poller = Poller(self.name, self.list, self._interval, notify)
-
-    def healthy(self) -> bool:
-        return self._ok
-
-    def close(self) -> None:
-        if self._poller is not None:
-            self._poller.stop()
-        self._http.close()
 
     def _ns(self) -> list:
         return [("namespaceId", self.namespace)] if self.namespace else []

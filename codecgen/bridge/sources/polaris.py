@@ -20,10 +20,9 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
-from codecgen.bridge.model import Instance, Service, Snapshot, Source, SourceError
+from codecgen.bridge.model import Instance, Service, Snapshot, SourceError
 from codecgen.bridge.sources import urlparts
-from codecgen.bridge.sources.changes import Poller
-from codecgen.bridge.sources.httpclient import HttpClient
+from codecgen.bridge.sources.changes import PolledHttpSource
 
 PAGE = 100
 OK = 200000
@@ -38,20 +37,16 @@ def from_url(url: str, name: Optional[str] = None) -> "PolarisSource":
                          timeout=parts.seconds("timeout", 10.0))
 
 
-class PolarisSource(Source):
+class PolarisSource(PolledHttpSource):
     scheme = "polaris"
 
     def __init__(self, url: str, name: Optional[str], host: str, port: int, namespace: str,
                  services: List[str], interval: float, timeout: float):
-        super().__init__(url, name)
+        super().__init__(url, name, host, port, interval, timeout)
         self.namespace = namespace
         self.services = services
-        self._interval = interval
-        self._http = HttpClient(host, port, timeout=timeout)
-        self._ok = False
-        self._poller: Optional[Poller] = None
 
-    def list(self) -> Snapshot:
+    def read(self) -> Snapshot:
         try:
             listed = {s["name"]: s.get("metadata") or {}
                       for s in self._paged("/naming/v1/services", {}, "services")}
@@ -60,24 +55,8 @@ class PolarisSource(Source):
                 found = self._service(service, listed.get(service, {}))
                 snapshot[found.key] = found
         except (KeyError, TypeError) as exc:
-            self._ok = False
             raise SourceError(f"polaris namespace {self.namespace}: malformed answer ({exc})") from None
-        except SourceError:
-            self._ok = False
-            raise
-        self._ok = True
         return snapshot
-
-    def watch(self, notify) -> None:
-        self._poller = Poller(self.name, self.list, self._interval, notify)
-
-    def healthy(self) -> bool:
-        return self._ok
-
-    def close(self) -> None:
-        if self._poller is not None:
-            self._poller.stop()
-        self._http.close()
 
     def _paged(self, path: str, query: Dict[str, str], field: str) -> List[dict]:
         items: List[dict] = []
