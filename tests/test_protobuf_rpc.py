@@ -24,7 +24,8 @@ import pytest
 from codecgen import engines
 from codecgen.backends import python as pyb
 from codecgen.frontend import load
-from codecgen.ir import ErrorType
+from codecgen.ir import CODEC_ID_KEY, ErrorType
+from codecgen.naming import codec_name
 
 pytest.importorskip("grpc_tools", reason="grpcio-tools compiles the .proto files (pip install '.[protobuf]')")
 
@@ -124,7 +125,8 @@ def test_trpc_request_fields_as_the_library_wrote_them(pb, trpc, engine):
     assert (got["header_size"], got["body_size"]) == (16 + len(header), len(body))
     assert got["operation_name"] == req.func.decode()
     assert got["metadata"] == {"caller": req.caller.decode(), "callee": req.callee.decode(),
-                               "func": req.func.decode(), "trpc-env": "test", "app-user": "alice"}
+                               "func": req.func.decode(), "trpc-env": "test", "app-user": "alice",
+                               CODEC_ID_KEY: codec_name("trpcunary")}
     oneway = trpc_request(pb)
     oneway.call_type = 1
     assert decode_one(trpc, trpc_frame(oneway.SerializeToString()), "request", engine)["message_type"] == "Oneway"
@@ -233,7 +235,8 @@ def test_brpc_request_fields_as_the_library_wrote_them(pb, brpc, engine, correla
     assert got["request_id"] == correlation_id and got["message_type"] == "Request"
     assert (got["header_size"], got["body_size"]) == (12 + len(data), len(payload))
     assert got["operation_name"] == "example.EchoService/Echo"
-    assert got["metadata"] == {"service": "example.EchoService", "method": "Echo", "tenant": "blue"}
+    assert got["metadata"] == {"service": "example.EchoService", "method": "Echo", "tenant": "blue",
+                               CODEC_ID_KEY: codec_name("baidustd")}
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -312,7 +315,7 @@ def test_a_meta_of_many_map_entries_decodes(pb, brpc, engine, count):
     start = time.monotonic()
     got = decode_one(brpc, _meta(data), "request", engine)
     elapsed = time.monotonic() - start
-    assert len(got["metadata"]) == half + 3 and got["metadata"]["k000007"] == "v1"
+    assert len(got["metadata"]) == half + 4 and got["metadata"]["k000007"] == "v1"  # + service, method, tenant, mark
     assert got["metadata"]["tenant"] == "blue"
     if engine == "python":
         assert elapsed < 20, elapsed
